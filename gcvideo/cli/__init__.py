@@ -1,0 +1,1 @@
+"""The ``gcvideo`` command line: LightningCLI subcommands plus gcvideo's own tools."""
