@@ -1,0 +1,123 @@
+"""Lightning data module of Kinetics-style video datasets (issue 3; PAPER.md "Slow-only ResNet-50").
+
+The same module reads a real Kinetics-400 copy and the embedded synthetic dataset (``gcvideo synth``):
+both have ``annotations/<split>.csv`` in the official layout. ``list_suffix=".clean"`` (or explicit
+``train_list``/``val_list``/``test_list``) points it at the lists written by ``gcvideo data check``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from gcvideo.data.annotations import DEFAULT_PATH_PATTERN, FORMATS, load_class_names, resolve_split
+from gcvideo.data.decoding import check_backend
+from gcvideo.data.transforms import KINETICS_MEAN, KINETICS_STD
+from gcvideo.data.video_dataset import VideoDataset, VideoFilesDataset
+
+
+class KineticsDataModule(L.LightningDataModule):
+    """Train / val / test / predict loaders of clips; ``num_classes`` and ``class_names`` need no setup.
+
+    Args:
+        root: dataset folder (``annotations/``, ``videos/``, optional ``classnames.txt``).
+        frames, stride: frames per clip and the step between them (8 x 8 in the paper).
+        train_short_side: (lo, hi) short-side jitter; train_crop: random crop size.
+        val_short_side, val_crop: centre view of validation.
+        test_short_side, test_crop, test_clips, test_crops: the multi-view test (10 x 3 of 256).
+        decoder: "decord" (falls back to PyAV per file) or "pyav".
+        annotation_format: "auto", "kinetics", "list" or "folders" (``gcvideo.data.annotations``).
+        class_names_file: class list (default ``root/classnames.txt``, else the Kinetics-400 list).
+        list_suffix: read ``annotations/<split><list_suffix>.csv`` (e.g. ".clean").
+        predict_paths: video files for ``predict`` (test-style views, label -1).
+        predict_clips, predict_crops: views per predicted video.
+    """
+
+    def __init__(self, root: str, *, frames: int = 8, stride: int = 8, batch_size: int = 8, num_workers: int = 4,
+                 train_crop: int = 224, train_short_side: tuple[int, int] = (256, 320), val_short_side: int = 256,
+                 val_crop: int = 224, test_short_side: int = 256, test_crop: int = 256, test_clips: int = 10,
+                 test_crops: int = 3, decoder: str = "decord", annotation_format: str = "auto",
+                 class_names_file: str | None = None, train_split: str = "train", val_split: str = "val",
+                 test_split: str = "test", train_list: str | None = None, val_list: str | None = None,
+                 test_list: str | None = None, list_suffix: str = "", path_pattern: str = DEFAULT_PATH_PATTERN,
+                 predict_paths: list[str] | None = None, predict_clips: int = 1, predict_crops: int = 1,
+                 mean: Sequence[float] = KINETICS_MEAN, std: Sequence[float] = KINETICS_STD, seed: int = 0) -> None:
+        super().__init__()
+        if annotation_format not in FORMATS:
+            raise ValueError(f"unknown annotation_format {annotation_format!r}; valid: {', '.join(FORMATS)}")
+        check_backend(decoder)
+        self.root, self.frames, self.stride = root, frames, stride
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.train_crop, self.train_short_side = train_crop, tuple(train_short_side)
+        self.val_short_side, self.val_crop = val_short_side, val_crop
+        self.test_short_side, self.test_crop = test_short_side, test_crop
+        self.test_clips, self.test_crops = test_clips, test_crops
+        self.decoder, self.annotation_format, self.seed = decoder, annotation_format, seed
+        self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        self.lists = {"train": train_list, "val": val_list, "test": test_list}
+        self.list_suffix, self.path_pattern = list_suffix, path_pattern
+        self.predict_paths, self.predict_clips, self.predict_crops = predict_paths, predict_clips, predict_crops
+        self.mean, self.std = tuple(mean), tuple(std)
+        self._class_names = load_class_names(root, class_names_file)
+        self.train_dataset = self.val_dataset = self.test_dataset = self.predict_dataset = None
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self._class_names)
+
+    def records(self, stage: str) -> list:
+        """Annotated videos of "train", "val" or "test"."""
+        records, _, _ = resolve_split(self.root, self.splits[stage], self._class_names,
+                                      annotation_format=self.annotation_format, list_file=self.lists[stage],
+                                      list_suffix=self.list_suffix, path_pattern=self.path_pattern)
+        return records
+
+    def _dataset(self, stage: str) -> VideoDataset:
+        common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std)
+        if stage == "train":
+            return VideoDataset(self.records("train"), "train", short_side=self.train_short_side,
+                                crop=self.train_crop, seed=self.seed, **common)
+        if stage == "val":
+            return VideoDataset(self.records("val"), "val", short_side=self.val_short_side, crop=self.val_crop, **common)
+        return VideoDataset(self.records("test"), "test", short_side=self.test_short_side, crop=self.test_crop,
+                            clips=self.test_clips, crops=self.test_crops, **common)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and self.train_dataset is None:
+            self.train_dataset = self._dataset("train")
+        if stage in (None, "fit", "validate") and self.val_dataset is None:
+            self.val_dataset = self._dataset("val")
+        if stage in (None, "test") and self.test_dataset is None:
+            self.test_dataset = self._dataset("test")
+        if stage in (None, "predict") and self.predict_dataset is None and self.predict_paths:
+            self.predict_dataset = VideoFilesDataset(
+                self.predict_paths, frames=self.frames, stride=self.stride, short_side=self.test_short_side,
+                crop=self.test_crop, clips=self.predict_clips, crops=self.predict_crops, decoder=self.decoder,
+                mean=self.mean, std=self.std)
+
+    def _loader(self, dataset, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() first (or give predict_paths for predict)")
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=shuffle,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_dataset, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_dataset, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_dataset, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.predict_dataset, shuffle=False)

@@ -1,0 +1,70 @@
+"""Clip transforms of the Slow-only recipe (issue 3; PAPER.md "Slow-only ResNet-50").
+
+Train: short side jittered in [lo, hi], random crop, horizontal flip. Val: short side, centre crop.
+Test: short side, one of ``crops`` crops spread along the long side. Resizing, cropping and flipping are
+torchvision.transforms.v2 on uint8 video tensors (T, C, H, W), applied only to the frames of the window;
+the uint8 -> float conversion and the mean/std normalisation happen once, on the crop.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+KINETICS_MEAN: tuple[float, float, float] = (0.45, 0.45, 0.45)
+KINETICS_STD: tuple[float, float, float] = (0.225, 0.225, 0.225)
+MODES: tuple[str, ...] = ("train", "val", "test")
+
+
+def short_side_range(short_side: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(short_side, int):
+        return short_side, short_side
+    lo, hi = (int(s) for s in short_side)
+    if not 0 < lo <= hi:
+        raise ValueError(f"short side range must be 0 < lo <= hi, got {short_side}")
+    return lo, hi
+
+
+def spatial_transform(mode: str, short_side: int | Sequence[int], crop: int) -> v2.Transform:
+    """The random (train) or deterministic (val) resize-crop-flip of a uint8 video (T, C, H, W)."""
+    lo, hi = short_side_range(short_side)
+    if mode == "train":
+        return v2.Compose([v2.RandomShortestSize(list(range(lo, hi + 1)), antialias=True),
+                           v2.RandomCrop(crop, pad_if_needed=True), v2.RandomHorizontalFlip()])
+    if mode in ("val", "test"):
+        return v2.Compose([v2.Resize(lo, antialias=True), v2.CenterCrop(crop)])
+    raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+
+
+def resize_short_side(video: torch.Tensor, short_side: int) -> torch.Tensor:
+    """Resize uint8 (T, C, H, W) so that its short side is ``short_side``."""
+    return F.resize(tv_tensors.Video(video), [short_side], antialias=True).as_subclass(torch.Tensor)
+
+
+def long_side_crop(video: torch.Tensor, crop: int, index: int, crops: int) -> torch.Tensor:
+    """Crop ``index`` of ``crops`` square crops spread evenly along the long side (centre on the other)."""
+    h, w = video.shape[-2:]
+    if h < crop or w < crop:
+        video = F.center_crop(video, [max(h, crop), max(w, crop)])  # pads with zeros
+        h, w = video.shape[-2:]
+    spread = lambda size: (size - crop) * index // (crops - 1) if crops > 1 else (size - crop) // 2  # noqa: E731
+    top, left = ((h - crop) // 2, spread(w)) if w >= h else (spread(h), (w - crop) // 2)
+    return video[..., top:top + crop, left:left + crop]
+
+
+def frames_to_video(frames: torch.Tensor) -> tv_tensors.Video:
+    """Decoder output uint8 (T, H, W, 3) -> torchvision video (T, 3, H, W)."""
+    return tv_tensors.Video(frames.permute(0, 3, 1, 2))
+
+
+def normalize(video: torch.Tensor, mean: Sequence[float] = KINETICS_MEAN,
+              std: Sequence[float] = KINETICS_STD) -> torch.Tensor:
+    """uint8 (T, C, H, W) -> normalised float32 (C, T, H, W), one conversion and two in-place ops."""
+    x = video.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous().float()  # (C, T, H, W)
+    m = torch.tensor(mean, dtype=torch.float32).mul_(255).view(-1, 1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).mul_(255).view(-1, 1, 1, 1)
+    return x.sub_(m).div_(s)
