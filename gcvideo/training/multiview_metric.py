@@ -1,0 +1,130 @@
+"""Video-level accuracy over the multi-view test protocol (PAPER.md, "Test protocol"; SlowFast, Sec. 5).
+
+Every test video is seen as ``clips x crops`` views (10 x 3); the softmax scores of its views are
+averaged and the average is ranked. The metric keeps, per video, the sum of its view probabilities
+and, per view, how often it was seen, so that results do not depend on how the views are split over
+batches or processes.
+
+Exactness under DDP. Lightning tests with ``DistributedSampler(shuffle=False)``: dataset index ``i``
+(the original copy) lands on rank ``i % world_size``; the copies the sampler pads with land elsewhere.
+Each rank therefore keeps only the views with ``index % world_size == rank``; after the all-reduce the
+"seen" count of every view is checked to be exactly one, so a different sampler cannot silently
+double-count. Probabilities are accumulated in fixed point (int64, 2**-40 resolution), whose sums are
+exact in any order: 1 process and N processes give bit-identical results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torchmetrics import Metric
+
+# Fixed-point scale of the probability sums: integer sums are associative, float sums are not.
+_SCALE = 2.0**40
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class MultiViewAccuracy(Metric):
+    """Top-k accuracy of per-video averaged softmax scores over ``views_per_video`` views.
+
+    Args:
+        num_videos: videos in the test set (``test_dataset.num_videos``).
+        views_per_video: views per video (clips x crops, 30 in the paper's protocol).
+        num_classes: number of classes.
+        top_k: the k of every accuracy reported (default top-1 and top-5).
+
+    ``update(probs, labels, sample_index, valid)`` takes the softmax probabilities (B, C), the labels (B,),
+    the dataset index of each item (B,) (``video_index * views_per_video + view_index``) and the item's
+    ``valid`` flag (B,). ``compute()`` returns a dict: ``top1``, ``top5`` (fractions of the evaluated
+    videos), ``videos`` (evaluated), ``missing`` (excluded: a view could not be decoded), ``incomplete``
+    (not all views seen, e.g. with ``limit_test_batches``), ``views`` (views per video), plus the
+    per-video tensors of ``per_video()``.
+    A video is evaluated only when all its views were seen and valid.
+    """
+
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better = True
+
+    def __init__(self, num_videos: int, views_per_video: int, num_classes: int, top_k: tuple[int, ...] = (1, 5)):
+        super().__init__()
+        if num_videos < 1 or views_per_video < 1 or num_classes < 1:
+            raise ValueError(
+                f"num_videos, views_per_video and num_classes must be >= 1, got "
+                f"{num_videos}, {views_per_video}, {num_classes}"
+            )
+        self.num_videos = num_videos
+        self.views_per_video = views_per_video
+        self.num_classes = num_classes
+        self.top_k = tuple(top_k)
+        self.add_state("prob_sums", torch.zeros(num_videos, num_classes, dtype=torch.int64), dist_reduce_fx="sum")
+        self.add_state("seen", torch.zeros(num_videos, views_per_video, dtype=torch.int64), dist_reduce_fx="sum")
+        self.add_state("invalid", torch.zeros(num_videos, views_per_video, dtype=torch.int64), dist_reduce_fx="sum")
+        # Labels are stored +1 so that 0 means "not seen"; every view of a video carries the same label.
+        self.add_state("labels", torch.zeros(num_videos, dtype=torch.int64), dist_reduce_fx="max")
+
+    def update(self, probs: torch.Tensor, labels: torch.Tensor, sample_index: torch.Tensor, valid: torch.Tensor) -> None:
+        """Add one batch of views (see the class docstring for the arguments)."""
+        if probs.ndim != 2 or probs.shape[1] != self.num_classes:
+            raise ValueError(f"probs must be (B, {self.num_classes}), got {tuple(probs.shape)}")
+        sample_index = sample_index.long().to(self.seen.device)
+        total = self.num_videos * self.views_per_video
+        if bool(((sample_index < 0) | (sample_index >= total)).any()):
+            raise ValueError(f"sample_index outside [0, {total}): {sample_index.tolist()}")
+        rank, world = _rank_and_world()
+        keep = sample_index % world == rank  # drop the sampler's padded duplicates (module docstring)
+        sample_index = sample_index[keep]
+        video = sample_index // self.views_per_video
+        view = sample_index % self.views_per_video
+        valid = valid.to(self.seen.device).bool()[keep]
+        labels = labels.to(self.seen.device).long()[keep]
+        fixed = torch.round(probs.detach()[keep].to(self.seen.device, torch.float64) * _SCALE).long()
+        fixed = fixed * valid.long().unsqueeze(1)  # invalid views are zeros: contribute nothing
+        self.prob_sums.index_add_(0, video, fixed)
+        flat = video * self.views_per_video + view
+        self.seen.view(-1).index_add_(0, flat, torch.ones_like(flat))
+        self.invalid.view(-1).index_add_(0, flat, (~valid).long())
+        self.labels.scatter_reduce_(0, video, labels + 1, reduce="amax")
+
+    def per_video(self) -> dict[str, torch.Tensor]:
+        """Per-video tensors after synchronisation: ``probs`` (N, C) mean over views, ``labels`` (N,),
+        ``status`` (N,) with 0 = evaluated, 1 = missing (bad video), 2 = incomplete."""
+        if bool((self.seen > 1).any()):
+            dup = int((self.seen > 1).sum())
+            raise RuntimeError(
+                f"{dup} test views were counted more than once: the multi-view metric expects Lightning's "
+                "DistributedSampler(shuffle=False) ordering (dataset index i on rank i % world_size)"
+            )
+        complete = (self.seen == 1).all(dim=1)
+        missing = complete & (self.invalid > 0).any(dim=1)
+        status = torch.full((self.num_videos,), 2, dtype=torch.int64, device=self.seen.device)
+        status[complete] = 0
+        status[missing] = 1
+        probs = self.prob_sums.double() / (_SCALE * self.views_per_video)
+        return {"probs": probs, "labels": self.labels - 1, "status": status}
+
+    def compute(self) -> dict[str, Any]:
+        """Top-k fractions over the evaluated videos, the counts described in the class docstring, and the
+        per-video tensors of ``per_video`` (``probs``, ``labels``, ``status``)."""
+        table = self.per_video()
+        evaluated = table["status"] == 0
+        sums, labels = self.prob_sums[evaluated], table["labels"][evaluated]
+        # Integer sums rank exactly; a stable sort breaks ties towards the lower class index.
+        order = torch.sort(sums, dim=1, descending=True, stable=True).indices
+        out: dict[str, Any] = {}
+        for k in self.top_k:
+            hits = (order[:, : min(k, self.num_classes)] == labels.unsqueeze(1)).any(dim=1)
+            out[f"top{k}"] = float(hits.double().mean()) if len(labels) else float("nan")
+        out["videos"] = int(evaluated.sum())
+        out["missing"] = int((table["status"] == 1).sum())
+        out["incomplete"] = int((table["status"] == 2).sum())
+        out["views"] = self.views_per_video
+        out.update(table)
+        return out

@@ -1,0 +1,101 @@
+"""Multi-view accuracy (video-level softmax average over 10x3 views) and the warm-up half-cosine schedule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gcvideo.training.multiview_metric import MultiViewAccuracy
+from gcvideo.training.schedule import WarmupCosineLR
+
+
+def _views(num_videos: int, views: int, classes: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.softmax(torch.randn(num_videos * views, classes, generator=g) * 3, dim=1)
+    labels = torch.randint(0, classes, (num_videos,), generator=g).repeat_interleave(views)
+    return probs, labels
+
+
+def _reference(probs, labels, num_videos, views, valid):
+    """Top-1 / top-5 written out directly: mean probabilities per fully valid video, then rank."""
+    mean = probs.double().view(num_videos, views, -1).mean(1)
+    ok = valid.view(num_videos, views).all(1)
+    lab = labels.view(num_videos, views)[:, 0]
+    top5 = mean.topk(5, dim=1).indices
+    hits1 = (top5[:, 0] == lab)[ok].double().mean().item()
+    hits5 = (top5 == lab[:, None]).any(1)[ok].double().mean().item()
+    return hits1, hits5, int(ok.sum())
+
+
+def test_matches_direct_formula_in_any_batch_order():
+    n, v, c = 13, 6, 7
+    probs, labels = _views(n, v, c)
+    valid = torch.ones(n * v, dtype=torch.bool)
+    valid[2 * v + 3] = False  # one bad view excludes video 2
+    order = torch.randperm(n * v, generator=torch.Generator().manual_seed(1))
+    metric = MultiViewAccuracy(n, v, c)
+    for chunk in order.split(5):
+        metric.update(probs[chunk], labels[chunk], chunk, valid[chunk])
+    out = metric.compute()
+    top1, top5, videos = _reference(probs, labels, n, v, valid)
+    assert out["top1"] == pytest.approx(top1, abs=0) and out["top5"] == pytest.approx(top5, abs=0)
+    assert (out["videos"], out["missing"], out["incomplete"], out["views"]) == (videos, 1, 0, v) == (12, 1, 0, 6)
+    assert torch.allclose(out["probs"][0], probs[:v].double().mean(0), atol=1e-11)
+    assert out["status"].tolist()[:3] == [0, 0, 1]
+
+
+def test_views_not_seen_are_incomplete_and_duplicates_are_an_error():
+    n, v, c = 3, 4, 5
+    probs, labels = _views(n, v, c)
+    idx = torch.arange(n * v - 1)  # the last view of video 2 never arrives
+    metric = MultiViewAccuracy(n, v, c)
+    metric.update(probs[idx], labels[idx], idx, torch.ones(len(idx), dtype=torch.bool))
+    out = metric.compute()
+    assert (out["videos"], out["incomplete"], out["missing"]) == (2, 1, 0)
+    metric.update(probs[:1], labels[:1], torch.tensor([0]), torch.tensor([True]))
+    with pytest.raises(RuntimeError, match="more than once"):
+        metric.compute()
+
+
+def test_fixed_point_sums_do_not_depend_on_order():
+    n, v, c = 2, 30, 400
+    probs, labels = _views(n, v, c, seed=3)
+    sums = []
+    for seed in range(3):
+        order = torch.randperm(n * v, generator=torch.Generator().manual_seed(seed))
+        metric = MultiViewAccuracy(n, v, c)
+        metric.update(probs[order], labels[order], order, torch.ones(n * v, dtype=torch.bool))
+        sums.append(metric.prob_sums.clone())
+    assert torch.equal(sums[0], sums[1]) and torch.equal(sums[0], sums[2])
+
+
+def test_rejects_bad_shapes_and_indices():
+    metric = MultiViewAccuracy(2, 3, 4)
+    with pytest.raises(ValueError, match="probs must be"):
+        metric.update(torch.zeros(2, 5), torch.zeros(2), torch.arange(2), torch.ones(2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="sample_index outside"):
+        metric.update(torch.zeros(1, 4), torch.zeros(1), torch.tensor([6]), torch.ones(1, dtype=torch.bool))
+
+
+def test_warmup_cosine_is_the_pyslowfast_recipe():
+    """lr 0.1, 34 warm-up epochs from 0.01, half-cosine over 196 epochs (PAPER.md, PySlowFast lr_policy)."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = WarmupCosineLR(opt, max_epochs=196, warmup_epochs=34, warmup_start_factor=0.1)
+    steps = 10
+    sched.set_steps_per_epoch(steps)
+    cosine = lambda e: 0.05 * (1 + math.cos(math.pi * e / 196))  # noqa: E731
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(196 * steps):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(0.01)
+    assert lrs[17 * steps] == pytest.approx(0.01 + (cosine(34) - 0.01) / 2)  # half-way up the warm-up
+    assert lrs[34 * steps] == pytest.approx(cosine(34))
+    assert lrs[100 * steps + 5] == pytest.approx(cosine(100.5))
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    assert max(lrs) == pytest.approx(cosine(34))  # PySlowFast's warm-up ends on the cosine, below 0.1
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        WarmupCosineLR(opt, max_epochs=5, warmup_epochs=5)
