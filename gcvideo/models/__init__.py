@@ -1,0 +1,22 @@
+"""Backbones of GCNet's tables: Slow-only ResNet-50 (video) and ResNet-50 (images) with GC/SNL/NL blocks.
+
+``create(name, ...)`` builds a preset, ``load(path)`` an exported backbone, ``count_parameters`` and
+``count_macs`` give the table's figures, ``inflate_2d_to_3d`` turns an image checkpoint into a video one.
+"""
+
+from gcvideo.models.complexity import count_macs, count_parameters
+from gcvideo.models.inflate import inflate_2d_to_3d
+from gcvideo.models.io import export_backbone, load
+from gcvideo.models.placement import BlockSpec
+from gcvideo.models.presets import PRESETS, create
+
+__all__ = [
+    "PRESETS",
+    "BlockSpec",
+    "count_macs",
+    "count_parameters",
+    "create",
+    "export_backbone",
+    "inflate_2d_to_3d",
+    "load",
+]

@@ -1,0 +1,219 @@
+"""Backbones: published layouts load strictly with equal outputs, blocks start as the identity,
+inflation is exact, bad specs fail clearly, and the paper's parameter/compute figures hold."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gcvideo.models import BlockSpec, PRESETS, count_macs, count_parameters, create, inflate_2d_to_3d
+from gcvideo.models.inflate import inflate_weight
+from gcvideo.models.placement import FIVE_BLOCKS
+
+VIDEO = [n for n, p in PRESETS.items() if p.video]
+IMAGE = [n for n, p in PRESETS.items() if not p.video]
+SMALL = 8  # width of the small versions: res5 has 256 channels
+
+
+def _randomise(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial values everywhere (zero-initialised block weights and BN statistics included)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                if name.endswith("running_var"):
+                    t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+                else:
+                    t.copy_(torch.randn(t.shape, generator=g) * 0.1 + (1.0 if name.endswith("weight") and t.dim() == 1 else 0.0))
+    return model.eval()
+
+
+def test_state_dict_keys_are_pytorchvideo_slow_r50():
+    from pytorchvideo.models.hub.resnet import slow_r50
+
+    with torch.device("meta"):
+        ours, ref = create("slow_r50"), slow_r50(pretrained=False)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
+
+
+def test_pytorchvideo_weights_load_strictly_with_equal_outputs():
+    from pytorchvideo.models.resnet import create_resnet
+
+    torch.manual_seed(0)
+    ref = create_resnet(model_depth=50, model_num_class=5, stem_dim_out=SMALL, stem_conv_kernel_size=(1, 7, 7),
+                        head_pool_kernel_size=(8, 7, 7))
+    _randomise(ref)
+    ours = create("slow_r50", num_classes=5, width=SMALL).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(1, 3, 8, 224, 224)  # the original head pools exactly 8x7x7 here
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
+        assert ours(torch.randn(1, 3, 8, 256, 256)).shape == (1, 5)  # adaptive head: test crops of 256
+
+
+def test_torchvision_resnet50_loads_strictly_with_equal_outputs():
+    from torchvision.models import resnet50
+
+    torch.manual_seed(0)
+    ref = _randomise(resnet50(num_classes=7))
+    ours = create("resnet50", num_classes=7).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_blocks_start_as_identity_and_add_only_their_keys(name):
+    preset = PRESETS[name]
+    baseline = _randomise(create(preset.baseline, num_classes=3, width=SMALL))
+    model = create(name, num_classes=3, width=SMALL).eval()
+    result = model.load_state_dict(baseline.state_dict(), strict=False)
+    assert not result.unexpected_keys
+    assert all(".attn_in_branch." in k or ".attn_after_add." in k for k in result.missing_keys)
+    assert bool(result.missing_keys) == bool(preset.blocks)
+    x = torch.randn(1, 3, 4, 32, 32) if preset.video else torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), baseline(x))
+
+
+@pytest.mark.parametrize("name", ["slow_r50_gc_all", "slow_r50_nl5", "resnet50_snl"])
+def test_every_parameter_gets_a_gradient(name):
+    model = _randomise(create(name, num_classes=3, width=4)).train()
+    video = PRESETS[name].video
+    # Big enough that res5 keeps several positions (attention over one position has no gradient).
+    x = torch.randn(2, 3, 4, 32, 32) if video else torch.randn(2, 3, 64, 64)
+    x.requires_grad_(True)
+    model(x).logsumexp(1).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    # The attention-pooling logits' bias shifts every logit equally, so softmax makes its gradient exactly
+    # zero; it exists for layout compatibility with the official weights.
+    assert [n for n in missing if not n.endswith("conv_mask.bias")] == []
+    assert x.grad.abs().sum() > 0
+
+
+def test_forward_features_and_build_args_round_trip():
+    model = create("slow_r50_gc5", num_classes=3, width=SMALL).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        assert feats.shape == (2, 32 * SMALL)
+        head = model.blocks[5].proj
+        torch.testing.assert_close(head(feats), model(x))
+    rebuilt = create(**model.build_args)
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    assert model.head_prefix == "blocks.5.proj." and create("resnet50", width=4).head_prefix == "fc."
+    custom = create("resnet50", width=4, blocks={"kind": "gc", "stages": {"res5": [0]}, "options": {"ratio": 0.5}})
+    create(**custom.build_args).load_state_dict(custom.state_dict(), strict=True)
+
+
+_SNL_ALL = BlockSpec("snl", {"res3": "all", "res4": "all", "res5": "all"})
+_NL5 = BlockSpec("nl", FIVE_BLOCKS, position="after_block")
+
+
+@pytest.mark.parametrize(
+    ("name_2d", "blocks_2d", "name_3d", "blocks_3d"),
+    [
+        ("resnet50_gc_r4", None, "slow_r50_gc_all", None),
+        ("resnet50_snl", None, "slow_r50", _SNL_ALL),
+        ("resnet50", _NL5, "slow_r50_nl5", None),
+    ],
+)
+def test_inflation_round_trip_on_a_static_video(name_2d, blocks_2d, name_3d, blocks_3d):
+    model_2d = _randomise(create(name_2d, num_classes=4, width=SMALL, blocks=blocks_2d))
+    model_3d = create(name_3d, num_classes=4, width=SMALL, blocks=blocks_3d).eval()
+    model_3d.load_state_dict(inflate_2d_to_3d(model_2d.state_dict(), model_3d, mode="centre"), strict=True)
+    image = torch.randn(1, 3, 64, 64)
+    video = image.unsqueeze(2).repeat(1, 1, 4, 1, 1)  # the image as a 4-frame static video
+    with torch.no_grad():
+        torch.testing.assert_close(model_3d(video), model_2d(image), rtol=1e-4, atol=1e-4)
+
+
+def test_inflation_modes_and_strictness():
+    w = torch.randn(6, 5, 1, 1)
+    centre = inflate_weight(w, torch.Size([6, 5, 3, 1, 1]), "centre")
+    assert torch.equal(centre[:, :, 1], w) and not centre[:, :, 0].any() and not centre[:, :, 2].any()
+    mean = inflate_weight(w, torch.Size([6, 5, 3, 1, 1]), "mean")
+    torch.testing.assert_close(mean.sum(2), w)
+    with pytest.raises(ValueError, match="valid modes: centre, mean"):
+        inflate_weight(w, torch.Size([6, 5, 3, 1, 1]), "zero")
+    model_3d = create("slow_r50_gc_all", num_classes=4, width=4)
+    with pytest.raises(ValueError, match="3D keys without a 2D source"):
+        inflate_2d_to_3d(create("resnet50", num_classes=4, width=4).state_dict(), model_3d)
+    with pytest.raises(ValueError, match="shape mismatches"):
+        inflate_2d_to_3d(create("resnet50_gc_r4", num_classes=9, width=4).state_dict(), model_3d)
+    headless = inflate_2d_to_3d(create("resnet50_gc_r4", num_classes=9, width=4).state_dict(), model_3d,
+                                include_head=False)
+    assert not any(k.startswith("blocks.5.") for k in headless)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "slow_r101"}, "valid presets: slow_r50, "),
+        ({"name": "slow_r50", "blocks": {"kind": "nl", "stages": {"res3": [4]}}},
+         r"stage res3 has 4 residual blocks \(valid indices 0..3\); got \[4\]"),
+        ({"name": "slow_r50", "blocks": {"kind": "nl", "stages": {"res6": [0]}}}, "valid stages: res2, res3, res4, res5"),
+        ({"name": "slow_r50", "blocks": {"kind": "se", "stages": {"res3": [0]}}}, "valid kinds: gc, snl, nl"),
+        ({"name": "slow_r50", "blocks": {"kind": "gc", "stages": {"res3": "all"}, "position": "before"}},
+         "valid positions: after_conv3, after_block"),
+        ({"name": "slow_r50", "blocks": {"kind": "gc", "stages": {"res3": "some"}}}, "list of ints or 'all'"),
+        ({"name": "slow_r50", "blocks": {"kind": "gc", "stages": {"res3": [0]}, "options": {"ratoi": 0.5}}},
+         "valid options"),
+        ({"name": "slow_r50", "blocks": {"kind": "gc", "stage": {"res3": [0]}}}, "valid keys"),
+        ({"name": "resnet50", "depths": (3, 4, 6)}, "one entry per stage"),
+        ({"name": "resnet50", "width": 0}, "must be positive"),
+        ({"name": "resnet50", "blocks": [{"kind": "gc", "stages": {"res3": [0]}}, {"kind": "snl", "stages": {"res3": [0]}}]},
+         "two attention blocks"),
+    ],
+)
+def test_bad_specs_fail_with_clear_messages(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        create(**{"width": 4, **kwargs})
+
+
+# Exact parameter counts of PAPER.md (GCNet's Kinetics and ImageNet tables).
+PAPER_PARAMS = {
+    "slow_r50": 32_454_096, "slow_r50_nl5": 39_812_560, "slow_r50_snl5": 36_132_309, "slow_r50_gc5": 34_300_373,
+    "slow_r50_gc_all": 42_455_005, "resnet50": 25_557_032, "resnet50_gc_r16": 28_078_773,
+    "resnet50_gc_r4": 35_557_941, "resnet50_snl": 45_508_661,
+}
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_parameter_counts_match_the_paper(name):
+    with torch.device("meta"):
+        model = create(name)
+    params = count_parameters(model)
+    assert params == PAPER_PARAMS[name]
+    assert round(params / 1e6, 3) == PRESETS[name].paper_params_m
+
+
+def test_compute_matches_the_paper():
+    with torch.device("meta"):
+        slow, nl5, resnet = create("slow_r50"), create("slow_r50_nl5"), create("resnet50")
+    assert round(count_macs(slow, (1, 3, 8, 224, 224)) / 1e9, 2) == 41.74
+    assert round(count_macs(slow, (1, 3, 8, 256, 256)) / 1e9, 2) == 54.52
+    assert round(count_macs(resnet, (1, 3, 224, 224)) / 1e9, 2) == 4.09
+    # The NL attention matmuls are counted: 5 blocks add about 22 GMACs at 224 (PAPER.md "about +22").
+    extra = count_macs(nl5, (1, 3, 8, 224, 224)) - count_macs(slow, (1, 3, 8, 224, 224))
+    assert round(extra / 1e9) == 22
+
+
+def test_macs_formula_for_one_conv():
+    conv = nn.Conv2d(4, 6, 3, padding=1, bias=False)
+    assert count_macs(conv, (2, 4, 5, 5)) == 2 * 6 * 5 * 5 * 4 * 3 * 3
+
+
+def test_table_cli_json(capsys):
+    import json
+
+    from gcvideo.cli.main import main
+
+    assert main(["table", "--json", "--models", "resnet50", "slow_r50"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0] == {"model": "resnet50", "input": "224x224", "params": 25_557_032, "macs": rows[0]["macs"]}
+    assert [r["input"] for r in rows] == ["224x224", "8x224x224", "8x256x256"]
+    assert all(isinstance(r["macs"], int) for r in rows)
