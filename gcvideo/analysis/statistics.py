@@ -121,10 +121,11 @@ class BlockStatistics:
 
     ``input``: cosine distance between the block's inputs at two positions; ``output``: between what
     the block adds there (output - input); ``attention_cosine`` / ``attention_js``: between the attention
-    maps of two query positions (NL only: SNL and GC have one map shared by all queries).
+    maps of two query positions (NL only: SNL and GC have one map shared by all queries);
+    ``relative_output_norm``: ||output - input|| / ||input|| at the sampled positions (is the block used?).
     """
 
-    NAMES = ("input", "output", "attention_cosine", "attention_js")
+    NAMES = ("relative_output_norm", "input", "output", "attention_cosine", "attention_js")
 
     def __init__(self) -> None:
         self.values = {name: RunningMean() for name in self.NAMES}
@@ -134,6 +135,9 @@ class BlockStatistics:
         """Add one clip's (C, N) inputs and outputs (output - input) at the (P, 2) position pairs."""
         self.values["input"].add(position_pair_distances(inputs, pairs))
         self.values["output"].add(position_pair_distances(outputs, pairs))
+        positions = pairs.flatten().unique()
+        ratio = outputs[:, positions].double().norm(dim=0) / inputs[:, positions].double().norm(dim=0).clamp_min(1e-12)
+        self.values["relative_output_norm"].add(ratio)
         self.clips += 1
 
     def add_attention(self, first: Tensor, second: Tensor, *, distributions: bool = True) -> None:
