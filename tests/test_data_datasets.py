@@ -96,3 +96,14 @@ def test_wrong_options(tiny_dataset):  # noqa: F811
         VideoDataset([], "eval")
     with pytest.raises(ValueError, match="decord, pyav"):
         KineticsDataModule(str(tiny_dataset), decoder="opencv")
+
+
+def test_train_flip_can_be_turned_off_for_mirror_image_classes():
+    from gcvideo.data.transforms import spatial_transform
+
+    video = torch.arange(2 * 3 * 8 * 8, dtype=torch.uint8).reshape(2, 3, 8, 8)  # no symmetry
+    torch.manual_seed(0)
+    no_flip = spatial_transform("train", 8, 8, flip=False)
+    assert all(torch.equal(no_flip(video), video) for _ in range(20))
+    with_flip = spatial_transform("train", 8, 8)
+    assert any(torch.equal(with_flip(video), video.flip(-1)) for _ in range(20))

@@ -35,6 +35,7 @@ class KineticsDataModule(L.LightningDataModule):
         list_suffix: read ``annotations/<split><list_suffix>.csv`` (e.g. ".clean").
         predict_paths: video files for ``predict`` (test-style views, label -1).
         predict_clips, predict_crops: views per predicted video.
+        train_flip: random horizontal flip in training (off for classes that are mirror images).
     """
 
     def __init__(self, root: str, *, frames: int = 8, stride: int = 8, batch_size: int = 8, num_workers: int = 4,
@@ -45,7 +46,8 @@ class KineticsDataModule(L.LightningDataModule):
                  test_split: str = "test", train_list: str | None = None, val_list: str | None = None,
                  test_list: str | None = None, list_suffix: str = "", path_pattern: str = DEFAULT_PATH_PATTERN,
                  predict_paths: list[str] | None = None, predict_clips: int = 1, predict_crops: int = 1,
-                 mean: Sequence[float] = KINETICS_MEAN, std: Sequence[float] = KINETICS_STD, seed: int = 0) -> None:
+                 mean: Sequence[float] = KINETICS_MEAN, std: Sequence[float] = KINETICS_STD, seed: int = 0,
+                 train_flip: bool = True) -> None:
         super().__init__()
         if annotation_format not in FORMATS:
             raise ValueError(f"unknown annotation_format {annotation_format!r}; valid: {', '.join(FORMATS)}")
@@ -62,6 +64,7 @@ class KineticsDataModule(L.LightningDataModule):
         self.list_suffix, self.path_pattern = list_suffix, path_pattern
         self.predict_paths, self.predict_clips, self.predict_crops = predict_paths, predict_clips, predict_crops
         self.mean, self.std = tuple(mean), tuple(std)
+        self.train_flip = train_flip
         self._class_names = load_class_names(root, class_names_file)
         self.train_dataset = self.val_dataset = self.test_dataset = self.predict_dataset = None
 
@@ -84,7 +87,7 @@ class KineticsDataModule(L.LightningDataModule):
         common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std)
         if stage == "train":
             return VideoDataset(self.records("train"), "train", short_side=self.train_short_side,
-                                crop=self.train_crop, seed=self.seed, **common)
+                                crop=self.train_crop, seed=self.seed, flip=self.train_flip, **common)
         if stage == "val":
             return VideoDataset(self.records("val"), "val", short_side=self.val_short_side, crop=self.val_crop, **common)
         return VideoDataset(self.records("test"), "test", short_side=self.test_short_side, crop=self.test_crop,

@@ -29,12 +29,16 @@ def short_side_range(short_side: int | Sequence[int]) -> tuple[int, int]:
     return lo, hi
 
 
-def spatial_transform(mode: str, short_side: int | Sequence[int], crop: int) -> v2.Transform:
-    """The random (train) or deterministic (val) resize-crop-flip of a uint8 video (T, C, H, W)."""
+def spatial_transform(mode: str, short_side: int | Sequence[int], crop: int, *, flip: bool = True) -> v2.Transform:
+    """The random (train) or deterministic (val) resize-crop-flip of a uint8 video (T, C, H, W).
+
+    ``flip=False`` for data whose classes are mirror images of each other (the synthetic "moving left" /
+    "moving right", "rotating clockwise" / "anticlockwise"): a flip would turn one into the other.
+    """
     lo, hi = short_side_range(short_side)
     if mode == "train":
-        return v2.Compose([v2.RandomShortestSize(list(range(lo, hi + 1)), antialias=True),
-                           v2.RandomCrop(crop, pad_if_needed=True), v2.RandomHorizontalFlip()])
+        steps = [v2.RandomShortestSize(list(range(lo, hi + 1)), antialias=True), v2.RandomCrop(crop, pad_if_needed=True)]
+        return v2.Compose(steps + ([v2.RandomHorizontalFlip()] if flip else []))
     if mode in ("val", "test"):
         return v2.Compose([v2.Resize(lo, antialias=True), v2.CenterCrop(crop)])
     raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")

@@ -42,12 +42,14 @@ class VideoDataset(Dataset):
         mode: "train", "val" or "test".
         short_side: an int, or a (lo, hi) range jittered in train.
         clips, crops: test views per video (val and train use one).
+        flip: random horizontal flip in train mode (off for mirror-image classes).
     """
 
     def __init__(self, records: Sequence[VideoRecord], mode: str, *, frames: int = 8, stride: int = 8,
                  short_side: int | Sequence[int] = 256, crop: int = 224, clips: int = 10, crops: int = 3,
                  decoder: str = "decord", mean: Sequence[float] = KINETICS_MEAN,
-                 std: Sequence[float] = KINETICS_STD, seed: int = 0, max_replacements: int = 20) -> None:
+                 std: Sequence[float] = KINETICS_STD, seed: int = 0, max_replacements: int = 20,
+                 flip: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         if frames < 1 or stride < 1 or crop < 1 or clips < 1 or crops < 1:
@@ -58,7 +60,7 @@ class VideoDataset(Dataset):
         self.clips, self.crops = (clips, crops) if mode == "test" else (1, 1)
         self.decoder = check_backend(decoder)
         self.mean, self.std, self.seed, self.max_replacements = tuple(mean), tuple(std), seed, max_replacements
-        self.spatial = spatial_transform(mode, self.short_side, crop) if mode != "test" else None
+        self.spatial = spatial_transform(mode, self.short_side, crop, flip=flip) if mode != "test" else None
         self.bad_videos: dict[str, str] = {}  # path -> reason, in this process
         self._cache: tuple[tuple[int, int], torch.Tensor] | None = None  # test: last resized window
 
