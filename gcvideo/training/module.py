@@ -1,0 +1,257 @@
+"""The LightningModule: train, validate and test any row of GCNet's tables (PAPER.md, "Recipe" and
+"Test protocol"; SlowFast arXiv 1812.03982, Sec. 4-5).
+
+The network is a ``gcvideo.models`` preset given by plain values (so checkpoints load with
+``torch.load(weights_only=True)``); the optimizer and LR scheduler come from LightningCLI as callables.
+Video items (``video``) and image items (``image``) are both accepted. Validation is clip-level
+top-1/top-5; test is video-level over all views when the items carry view indices (10 x 3), with
+per-video predictions written to ``<default_root_dir>/test/predictions.csv`` and the summary to
+``results.json`` there.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torchmetrics.classification import MulticlassAccuracy
+
+from gcvideo.training.init_weights import INFLATE_MODES, init_from
+from gcvideo.training.multiview_metric import MultiViewAccuracy
+
+log = logging.getLogger(__name__)
+
+
+def describe_data(data: L.LightningDataModule) -> dict[str, Any]:
+    """Input conventions of a data module (frames, stride, crops, mean/std), kept with the model."""
+    video = hasattr(data, "frames")
+    keys = (("frames", "stride", "val_crop", "test_crop", "test_short_side") if video
+            else ("val_crop", "val_resize"))
+    info: dict[str, Any] = {"input": "video" if video else "image"}
+    for key in keys:
+        if hasattr(data, key):
+            info[key] = int(getattr(data, key))
+    info["crop"] = info.pop("val_crop", None)
+    for key in ("mean", "std"):
+        if hasattr(data, key):
+            info[key] = [float(v) for v in getattr(data, key)]
+    return info
+
+
+class Classifier(L.LightningModule):
+    """Video or image classifier around ``gcvideo.models.create``.
+
+    Args:
+        preset: a ``gcvideo.models.PRESETS`` name (e.g. "slow_r50_gc5").
+        num_classes: classifier outputs (LightningCLI links it from ``data.num_classes``).
+        width: stem channels (64 = the paper's size).
+        dropout: before the classifier (None: the preset's default, 0.5 for video).
+        depths: residual blocks per stage.
+        blocks: replaces the preset's block placement (list of BlockSpec dicts).
+        optimizer: callable(params) -> optimizer (LightningCLI ``class_path``/``init_args``).
+        lr_scheduler: callable(optimizer) -> scheduler, stepped per optimizer step when it has
+            ``set_steps_per_epoch`` (``gcvideo.training.WarmupCosineLR``), else per epoch.
+        init_from: weights to start from (see ``gcvideo.training.init_weights``), loaded in ``setup``.
+        inflate: "centre" or "mean", for 2D ResNet-50 weights loaded into a video model.
+        channels_last: use channels-last (3d) memory format (faster convolutions on GPU).
+        class_names, data_info: linked from the data module; stored for export and predict.
+    """
+
+    def __init__(
+        self,
+        preset: str = "slow_r50_gc5",
+        *,
+        num_classes: int | None = None,
+        width: int = 64,
+        dropout: float | None = None,
+        depths: tuple[int, int, int, int] = (3, 4, 6, 3),
+        blocks: list[dict[str, Any]] | None = None,
+        optimizer: OptimizerCallable = torch.optim.SGD,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        init_from: str | None = None,
+        inflate: str = "centre",
+        channels_last: bool = False,
+        class_names: list[str] | None = None,
+        data_info: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        from gcvideo.models import create
+
+        if inflate not in INFLATE_MODES:
+            raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.model = create(preset, num_classes=num_classes, width=width, dropout=dropout, depths=depths,
+                            blocks=blocks)
+        self.num_classes = self.model.build_args["num_classes"]
+        if class_names is not None and len(class_names) != self.num_classes:
+            raise ValueError(f"{len(class_names)} class names for {self.num_classes} classes")
+        self.optimizer_factory, self.scheduler_factory = optimizer, lr_scheduler
+        k = min(5, self.num_classes)
+        self.val_top1 = MulticlassAccuracy(self.num_classes, top_k=1, average="micro")
+        self.val_top5 = MulticlassAccuracy(self.num_classes, top_k=k, average="micro")
+        self.test_top1 = MulticlassAccuracy(self.num_classes, top_k=1, average="micro")
+        self.test_top5 = MulticlassAccuracy(self.num_classes, top_k=k, average="micro")
+        self.multiview: MultiViewAccuracy | None = None
+        self._initialised = init_from is None
+        self._last_batch_time: float | None = None
+
+    # --- set-up -----------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if not self._initialised:  # a checkpoint given to fit/test (ckpt_path) is restored after this
+            init_from(self.model, self.hparams.init_from, inflate=self.hparams.inflate)
+            self._initialised = True
+        if self.hparams.channels_last:
+            fmt = torch.channels_last_3d if self.model.is_video else torch.channels_last
+            self.model.to(memory_format=fmt)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        if not hasattr(scheduler, "set_steps_per_epoch"):
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        epochs = self.trainer.max_epochs
+        total = self.trainer.estimated_stepping_batches
+        if epochs is not None and epochs > 0 and total != float("inf"):
+            scheduler.set_steps_per_epoch(max(1, round(total / epochs)))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = batch["video"] if "video" in batch else batch["image"]
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d if x.ndim == 5 else torch.channels_last)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    # --- training and validation ------------------------------------------------------------------
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        now = time.perf_counter()
+        if self._last_batch_time is not None:  # time between batch starts: data loading included
+            clips = len(batch["label"]) * self.trainer.world_size
+            self.log("train/clips_per_s", clips / (now - self._last_batch_time), on_step=True, on_epoch=False)
+        self._last_batch_time = now
+
+    def on_train_epoch_end(self) -> None:
+        self._last_batch_time = None  # validation time between epochs is not training throughput
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self.model(self._inputs(batch))
+        labels = batch["label"]
+        if "valid" in batch and not bool(batch["valid"].all()):  # train items are valid by contract
+            logits, labels = logits[batch["valid"]], labels[batch["valid"]]
+        loss = F.cross_entropy(logits, labels)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, on_step=True, on_epoch=False)
+        return loss
+
+    def _clip_step(self, batch: dict, prefix: str, top1: MulticlassAccuracy, top5: MulticlassAccuracy) -> None:
+        valid = batch.get("valid", torch.ones_like(batch["label"], dtype=torch.bool))
+        logits = self.model(self._inputs(batch)).float()[valid]
+        labels = batch["label"][valid]
+        if len(labels) == 0:
+            return
+        self.log(f"{prefix}/loss", F.cross_entropy(logits, labels), sync_dist=True, batch_size=len(labels))
+        top1(logits, labels)
+        top5(logits, labels)
+        self.log(f"{prefix}/top1", top1, prog_bar=True, batch_size=len(labels))
+        self.log(f"{prefix}/top5", top5, batch_size=len(labels))
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._clip_step(batch, "val", self.val_top1, self.val_top5)
+
+    # --- multi-view test ------------------------------------------------------------------------
+    def _test_dataset(self) -> Any:
+        loaders = self.trainer.test_dataloaders
+        loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+        return loader.dataset
+
+    def on_test_epoch_start(self) -> None:
+        dataset = self._test_dataset()
+        self.multiview = None
+        if hasattr(dataset, "views_per_video") and hasattr(dataset, "num_videos"):
+            self.multiview = MultiViewAccuracy(dataset.num_videos, dataset.views_per_video, self.num_classes)
+            self.multiview.to(self.device)
+            self._test_crops = int(getattr(dataset, "crops", 1))
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        if self.multiview is None or "clip_index" not in batch:
+            self._clip_step(batch, "test", self.test_top1, self.test_top5)
+            return
+        probs = self.model(self._inputs(batch)).float().softmax(dim=1)
+        view = batch["clip_index"] * self._test_crops + batch["crop_index"]
+        index = batch["video_index"] * self.multiview.views_per_video + view
+        self.multiview.update(probs, batch["label"], index, batch["valid"])
+
+    def on_test_epoch_end(self) -> None:
+        if self.multiview is None:
+            return
+        results = self.multiview.compute()  # synchronised over processes
+        tables = {key: results.pop(key) for key in ("probs", "labels", "status")}
+        for key, value in results.items():
+            self.log(f"test/{key}", float(value), rank_zero_only=True)
+        if self.trainer.is_global_zero:
+            self._write_test_outputs(results, tables)
+        self.multiview = None
+
+    def _write_test_outputs(self, results: dict, tables: dict[str, torch.Tensor]) -> None:
+        out = Path(self.trainer.default_root_dir) / "test"
+        out.mkdir(parents=True, exist_ok=True)
+        names = self.hparams.class_names or [str(i) for i in range(self.num_classes)]
+        paths = list(getattr(self._test_dataset(), "video_paths", []))
+        k = min(5, self.num_classes)
+        top_p, top_i = tables["probs"].topk(k, dim=1)
+        status_names = ("ok", "missing", "incomplete")
+        with open(out / "predictions.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["video_index", "path", "label", "status", "top1", "correct",
+                             f"top{k}_classes", f"top{k}_probs"])
+            for v in range(len(tables["status"])):
+                status = int(tables["status"][v])
+                label = int(tables["labels"][v])
+                row = [v, paths[v] if v < len(paths) else "", names[label] if label >= 0 else "",
+                       status_names[status]]
+                if status == 0:
+                    classes = [names[int(i)] for i in top_i[v]]
+                    row += [classes[0], int(int(top_i[v, 0]) == label), "|".join(classes),
+                            "|".join(f"{float(p):.6f}" for p in top_p[v])]
+                writer.writerow(row)
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        log.info("test results (%s): %s", out, results)
+
+    # --- predict ---------------------------------------------------------------------------------
+    def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Per view: probabilities and pooled backbone features (one forward; head = the classifier)."""
+        features = self.model.forward_features(self._inputs(batch)).float()
+        head = self.model.get_submodule(self.model.head_prefix.rstrip("."))
+        probs = head(features.to(head.weight.dtype)).float().softmax(dim=1)
+        crops = int(getattr(self.trainer.predict_dataloaders.dataset, "crops", 1))
+        view = batch["clip_index"] * crops + batch["crop_index"] if "clip_index" in batch else batch["label"] * 0
+        return {"video_index": batch.get("video_index", batch.get("index")).cpu(), "view": view.cpu(),
+                "valid": batch["valid"].cpu(), "probs": probs.cpu(), "features": features.cpu()}
+
+
+def load_classifier(path: str, *, map_location: str | torch.device = "cpu") -> Classifier:
+    """A ``Classifier`` with the weights of a gcvideo checkpoint, read with ``weights_only=True``.
+
+    ``init_from`` is not re-applied (it only runs in ``setup``): the checkpoint's weights are used.
+    """
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
+        raise ValueError(f"{path}: not a gcvideo training checkpoint (no hyper_parameters / state_dict)")
+    hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
+    module = Classifier(**hparams)
+    module.load_state_dict(ckpt["state_dict"], strict=True)
+    return module.eval()
