@@ -16,6 +16,7 @@ What this adds to plain LightningCLI:
 from __future__ import annotations
 
 import os
+import sys
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -49,7 +50,8 @@ def run_lightning_cli(argv: list[str]) -> None:
         Classifier,
         L.LightningDataModule,
         subclass_mode_data=True,
-        args=argv,
+        # the same list as the command line: let LightningCLI read sys.argv (it warns when given both)
+        args=None if list(argv) == sys.argv[1:] else list(argv),
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
     )
