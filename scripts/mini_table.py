@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--analyze-clips", type=int, default=16, help="clips for gcvideo analyze (default: 16)")
     parser.add_argument("--quick", action="store_true", help="smoke run: slow_r50 and slow_r50_nl5, 1 epoch, "
                         "tiny data (OUT/data) and width 4")
+    parser.add_argument("--keep-finished", action="store_true", help="reuse rows whose OUT/<row>/test/results.json "
+                        "exists (resume an interrupted table) instead of training them again")
     parser.add_argument("--progress", action="store_true", help="show Lightning's progress bars")
     args = parser.parse_args(argv)
     if args.quick:
@@ -103,7 +105,7 @@ def ensure_data(args: argparse.Namespace) -> Path:
 
 
 def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace,
-                 test_list: Path | None) -> tuple[dict, float]:
+                 test_list: Path | None) -> tuple[dict, float | None]:
     """Train one row with its synthetic config and test it; (test results, fit wall seconds)."""
     from gcvideo.cli.lightning_cli import run_lightning_cli
 
@@ -116,13 +118,18 @@ def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace,
         common.append(f"--data.init_args.test_list={test_list}")
     schedule = [f"--trainer.max_epochs={args.epochs}", f"--model.lr_scheduler.init_args.max_epochs={args.epochs}",
                 f"--model.lr_scheduler.init_args.warmup_epochs={min(1, args.epochs - 1)}"]
+    results, timing = run / "test" / "results.json", run / "fit_seconds.json"
+    if args.keep_finished and results.is_file():
+        print(f"    reusing {results}", flush=True)
+        return json.loads(results.read_text()), json.loads(timing.read_text()) if timing.is_file() else None
     if run.exists():
         shutil.rmtree(run)  # a fresh run: no stale checkpoints or logs
     start = time.perf_counter()
     run_lightning_cli(["fit", *common, *schedule])
     fit_seconds = time.perf_counter() - start
+    timing.write_text(json.dumps(round(fit_seconds, 1)))
     run_lightning_cli(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
-    return json.loads((run / "test" / "results.json").read_text()), fit_seconds
+    return json.loads(results.read_text()), fit_seconds
 
 
 def training_clips_per_s(run: Path) -> float:
@@ -201,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"model": row, "row": ROWS[row], **complexity(row, args, num_classes),
                      "top1": results["top1"], "top5": results["top5"], "videos": results["videos"],
                      "missing": results["missing"], "views": results["views"],
-                     "train_clips_per_s": training_clips_per_s(out / row), "fit_seconds": round(fit_seconds, 1)})
-        print(f"    top-1 {results['top1']:.3f}, top-5 {results['top5']:.3f} in {fit_seconds:.0f} s", flush=True)
+                     "train_clips_per_s": training_clips_per_s(out / row), "fit_seconds": fit_seconds and round(fit_seconds, 1)})
+        print(f"    top-1 {results['top1']:.3f}, top-5 {results['top5']:.3f}, fit {fit_seconds} s", flush=True)
     meta = {"classes": num_classes, "test_videos": rows[0]["videos"], "views": rows[0]["views"],
             "width": rows[0]["width"], "input": rows[0]["input"], "epochs": args.epochs, "seed": args.seed,
             "data": str(data), "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads"}
