@@ -176,9 +176,9 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig = Figure(figsize=(6, 4), dpi=100)
     axis = fig.subplots()
-    for r in rows:
+    for index, r in enumerate(rows):  # labels alternate above/below: close points (SNL, GC) stay readable
         axis.scatter(r["macs"] / 1e6, 100 * r["top1"], s=40)
-        axis.annotate(r["row"], (r["macs"] / 1e6, 100 * r["top1"]), textcoords="offset points", xytext=(5, 5),
+        axis.annotate(r["row"], (r["macs"] / 1e6, 100 * r["top1"]), textcoords="offset points", xytext=(5, 5 if index % 2 else -12),
                       fontsize=8)
     axis.set_xlabel(f"MMACs per {rows[0]['input']} view")
     axis.set_ylabel("top-1 (%), 10x3 views" if rows[0]["views"] == 30 else "top-1 (%)")
