@@ -107,3 +107,20 @@ def test_train_flip_can_be_turned_off_for_mirror_image_classes():
     assert all(torch.equal(no_flip(video), video) for _ in range(20))
     with_flip = spatial_transform("train", 8, 8)
     assert any(torch.equal(with_flip(video), video.flip(-1)) for _ in range(20))
+
+
+def test_image_train_flip_can_be_turned_off(tmp_path):
+    from PIL import Image
+
+    from gcvideo.data import ImageFolderDataModule
+
+    for split in ("train", "val"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        ramp = np.linspace(0, 255, 8).astype(np.uint8)  # brighter to the right: a flip reverses it
+        pixels = np.broadcast_to(ramp[None, :, None], (8, 8, 3)).copy()
+        Image.fromarray(pixels).save(tmp_path / split / "a" / "0.png")
+    data = ImageFolderDataModule(str(tmp_path), train_crop=8, val_resize=8, val_crop=8, num_workers=0, train_flip=False)
+    data.setup("fit")
+    torch.manual_seed(0)
+    images = [data.train_dataset[0]["image"] for _ in range(10)]
+    assert all(bool(img[:, :, 0].mean() < img[:, :, -1].mean()) for img in images)

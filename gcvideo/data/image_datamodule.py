@@ -30,7 +30,7 @@ class ImageFolderDataset(Dataset):
 
     def __init__(self, directory: str | Path, class_names: Sequence[str], mode: str, *, crop: int = 224,
                  resize: int = 256, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                 seed: int = 0, max_replacements: int = 20) -> None:
+                 seed: int = 0, max_replacements: int = 20, flip: bool = True) -> None:
         if mode not in ("train", "val"):
             raise ValueError(f"unknown mode {mode!r}; valid: train, val")
         index = {n: i for i, n in enumerate(class_names)}
@@ -41,7 +41,8 @@ class ImageFolderDataset(Dataset):
             self.samples += [(str(f), index[folder.name]) for f in sorted(folder.iterdir())
                              if f.suffix in IMAGE_EXTENSIONS]
         self.mode, self.crop, self.seed, self.max_replacements = mode, crop, seed, max_replacements
-        spatial = ([v2.RandomResizedCrop(crop, antialias=True), v2.RandomHorizontalFlip()] if mode == "train"
+        flips = [v2.RandomHorizontalFlip()] if flip else []  # off for mirror-image classes
+        spatial = ([v2.RandomResizedCrop(crop, antialias=True), *flips] if mode == "train"
                    else [v2.Resize(resize, antialias=True), v2.CenterCrop(crop)])
         self.transform = v2.Compose([v2.ToImage(), *spatial, v2.ToDtype(torch.float32, scale=True),
                                      v2.Normalize(list(mean), list(std))])
@@ -82,8 +83,9 @@ class ImageFolderDataModule(L.LightningDataModule):
     def __init__(self, root: str, *, batch_size: int = 32, num_workers: int = 4, train_crop: int = 224,
                  val_resize: int = 256, val_crop: int = 224, class_names_file: str | None = None,
                  train_dir: str = "train", val_dir: str = "val", mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD, seed: int = 0) -> None:
+                 std: Sequence[float] = IMAGENET_STD, seed: int = 0, train_flip: bool = True) -> None:
         super().__init__()
+        self.train_flip = train_flip
         self.root, self.batch_size, self.num_workers = Path(root), batch_size, num_workers
         self.train_crop, self.val_resize, self.val_crop = train_crop, val_resize, val_crop
         self.train_dir, self.val_dir, self.mean, self.std, self.seed = train_dir, val_dir, tuple(mean), tuple(std), seed
@@ -106,7 +108,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         common = dict(mean=self.mean, std=self.std, seed=self.seed)
         if stage in (None, "fit") and self.train_dataset is None:
             self.train_dataset = ImageFolderDataset(self.root / self.train_dir, self._class_names, "train",
-                                                    crop=self.train_crop, **common)
+                                                    crop=self.train_crop, flip=self.train_flip, **common)
         if stage in (None, "fit", "validate", "test") and self.val_dataset is None:
             self.val_dataset = ImageFolderDataset(self.root / self.val_dir, self._class_names, "val",
                                                   crop=self.val_crop, resize=self.val_resize, **common)
