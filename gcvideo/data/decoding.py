@@ -99,6 +99,16 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+def _existing_file(path: str | os.PathLike) -> str:
+    """``path`` as a string; DecodeError "missing" or "empty" before any decoder is tried."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DecodeError(path, "missing")
+    if os.path.getsize(path) == 0:
+        raise DecodeError(path, "empty")
+    return path
+
+
 def decode_frames(path: str | os.PathLike, select: FrameSelector, backend: str = "decord") -> torch.Tensor:
     """Frames ``select(num_frames)`` of a video as uint8 (T, H, W, 3); decord falls back to PyAV.
 
@@ -106,11 +116,7 @@ def decode_frames(path: str | os.PathLike, select: FrameSelector, backend: str =
         DecodeError: the file is missing, empty, or no backend can decode it.
     """
     check_backend(backend)
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DecodeError(path, "missing")
-    if os.path.getsize(path) == 0:
-        raise DecodeError(path, "empty")
+    path = _existing_file(path)
     errors = []
     for name in (backend, "pyav") if backend == "decord" else (backend,):
         try:
@@ -128,11 +134,7 @@ def decode_frames(path: str | os.PathLike, select: FrameSelector, backend: str =
 def count_frames(path: str | os.PathLike, backend: str = "decord", chunk: int = 32) -> int:
     """Decode every frame of a video (in chunks) and return how many decode; raises DecodeError."""
     check_backend(backend)
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DecodeError(path, "missing")
-    if os.path.getsize(path) == 0:
-        raise DecodeError(path, "empty")
+    path = _existing_file(path)
     errors = []
     if backend == "decord":
         try:
