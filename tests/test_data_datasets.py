@@ -124,3 +124,17 @@ def test_image_train_flip_can_be_turned_off(tmp_path):
     torch.manual_seed(0)
     images = [data.train_dataset[0]["image"] for _ in range(10)]
     assert all(bool(img[:, :, 0].mean() < img[:, :, -1].mean()) for img in images)
+
+
+def test_a_bad_test_video_is_tried_once_for_all_its_views(tmp_path, monkeypatch):
+    import gcvideo.data.video_dataset as vd
+
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"not a video" * 100)
+    calls = []
+    real = vd.decode_frames
+    monkeypatch.setattr(vd, "decode_frames", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    dataset = VideoDataset([VideoRecord(str(garbage), 0)], "test", frames=2, stride=1, short_side=8, crop=8,
+                           clips=2, crops=3)
+    items = [dataset[i] for i in range(len(dataset))]
+    assert not any(bool(it["valid"]) for it in items) and len(calls) == 1

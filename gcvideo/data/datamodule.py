@@ -12,12 +12,20 @@ from typing import Sequence
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from gcvideo.data.annotations import DEFAULT_PATH_PATTERN, FORMATS, load_class_names, resolve_split
 from gcvideo.data.decoding import check_backend
 from gcvideo.data.transforms import KINETICS_MEAN, KINETICS_STD
 from gcvideo.data.video_dataset import VideoDataset, VideoFilesDataset
+
+
+def make_loader(dataset: Dataset, batch_size: int, num_workers: int, *, shuffle: bool) -> DataLoader:
+    """The loader both data modules use: training shuffles and drops the last partial batch; workers
+    persist between epochs; memory is pinned only when a GPU will read it."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle,
+                      num_workers=num_workers, persistent_workers=num_workers > 0,
+                      pin_memory=torch.cuda.is_available())
 
 
 class KineticsDataModule(L.LightningDataModule):
@@ -109,9 +117,7 @@ class KineticsDataModule(L.LightningDataModule):
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() first (or give predict_paths for predict)")
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, drop_last=shuffle,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return make_loader(dataset, self.batch_size, self.num_workers, shuffle=shuffle)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_dataset, shuffle=True)

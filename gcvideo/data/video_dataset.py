@@ -100,6 +100,8 @@ class VideoDataset(Dataset):
 
     def _clip(self, video_index: int, clip_index: int, crop_index: int) -> torch.Tensor:
         path = self.records[video_index].path
+        if path in self.bad_videos:  # known bad in this process: the other 29 test views need no second try
+            raise DecodeError(path, self.bad_videos[path], "failed before")
         if self.mode != "test":
             frames = decode_frames(path, self._indices(clip_index), self.decoder)
             return normalize(self.spatial(frames_to_video(frames)), self.mean, self.std)
