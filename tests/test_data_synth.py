@@ -65,3 +65,23 @@ def test_cli_synth(tmp_path):
                     "--train-per-class", "1", "--val-per-class", "1", "--test-per-class", "1", "--seconds", "0.5",
                     "--fps", "8", "--size", "16x16", "--workers", "1"], check=True, capture_output=True)
     assert len(list((out / "videos").rglob("*.mp4"))) == 6
+
+
+def test_written_once_for_the_same_settings(tmp_path):
+    small = dict(classes=2, train_per_class=1, val_per_class=1, test_per_class=1, seconds=0.5, fps=8.0,
+                 size=(16, 16), workers=1, progress=False)
+    out = write_video_dataset(tmp_path / "d", **small)
+    videos = sorted((out / "videos").rglob("*.mp4"))
+    stamp = (out / "synth.json").stat().st_mtime_ns
+    before = [v.stat().st_mtime_ns for v in videos]
+    write_video_dataset(out, **small)  # same settings, complete: nothing is written
+    assert [v.stat().st_mtime_ns for v in videos] == before and (out / "synth.json").stat().st_mtime_ns == stamp
+    videos[0].unlink()  # incomplete: written again
+    write_video_dataset(out, **small)
+    assert videos[0].is_file()
+    write_video_dataset(out, **{**small, "seed": 1})  # other settings: written again, stamp updated
+    assert '"seed": 1' in (out / "synth.json").read_text()
+    first = sorted((out / "videos").rglob("*.mp4"))[0].stat().st_mtime_ns
+    write_video_dataset(out, **{**small, "seed": 1}, force=True)
+    assert sorted((out / "videos").rglob("*.mp4"))[0].stat().st_mtime_ns != first
+    assert len(list((out / "videos").rglob("*.mp4"))) == 6  # the seed-0 videos were removed, not left stale
