@@ -94,3 +94,19 @@ def test_analyze_errors_are_clear(trained, tmp_path, capsys) -> None:
     for path, message in cases.items():
         assert main(["analyze", "--ckpt", str(path), "--root", str(data), "--out", str(tmp_path / "x")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_picture_shows_the_peak_frame(tmp_path, monkeypatch) -> None:
+    """A map whose mass sits in a frame the even spacing skips (frame 6; 4 of 8 frames: 0, 2, 5, 7) is shown."""
+    from gcvideo.analysis import pictures
+    from gcvideo.analysis.hooks import BlockMaps
+
+    maps = torch.full((1, 8 * 2 * 2), 1e-3)
+    maps[0, 6 * 4 + 1] = 1.0  # (t=6, h=0, w=1)
+    block = BlockMaps(clip=0, block="b", kind="nl", grid=(8, 2, 2), key_grid=(8, 2, 2), queries=[(0, 0, 0)], maps=maps)
+    shown_frames, columns = pictures._shown_frames, []
+    monkeypatch.setattr(pictures, "_shown_frames", lambda *args: columns.extend(shown_frames(*args)) or columns)
+    width, height = pictures.attention_picture(torch.randn(3, 8, 16, 16), block, tmp_path / "p.png", frames=4, dpi=32)
+    assert columns == [0, 2, 5, 6] and shown_frames(8, [0], 4) == [0, 2, 5, 7]  # the peak replaces frame 7
+    with Image.open(tmp_path / "p.png") as image:
+        assert image.size == (width, height) == (4 * 64, 64)

@@ -61,11 +61,13 @@ def attention_picture(
     key_grid = maps.key_grid if len(maps.key_grid) == 3 else (1, *maps.key_grid)
     grid = maps.grid if len(maps.grid) == 3 else (1, *maps.grid)
     heat = maps.maps.float().reshape(maps.maps.shape[0], *key_grid)  # (Q, Tk, Hk, Wk)
+    # each map's strongest frame is always shown: a peak in a frame left out draws as an empty map
+    peak_frames = heat.flatten(2).amax(2).argmax(1).tolist()
     height, width = video.shape[1:3]
     heat = F.interpolate(heat, size=(height, width), mode="bilinear", align_corners=False)  # (Q, Tk, H, W)
     queries = [q if len(q) == 3 else (0, *q) for q in maps.queries]
     query_frames = [q[0] * key_grid[0] // grid[0] for q in queries]
-    shown = _shown_frames(key_grid[0], query_frames, frames)
+    shown = _shown_frames(key_grid[0], query_frames + peak_frames, frames)
     rows, cols = heat.shape[0], len(shown)
 
     fig = Figure(figsize=(cols * cell_inches, rows * cell_inches), dpi=dpi)
