@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -24,6 +25,10 @@ import time
 from pathlib import Path
 
 import yaml
+
+# One compute thread (as scripts/quickstart.sh): on a 2-core machine the data-loader worker needs the other
+# core, and OpenMP threads competing with it make the small model's steps several times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = {
@@ -141,6 +146,16 @@ def training_clips_per_s(run: Path) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def per_class_top1(run: Path) -> dict[str, float]:
+    """Video-level top-1 of each class, from the test's per-video predictions (missing videos left out)."""
+    hits: dict[str, list[int]] = {}
+    with open(run / "test" / "predictions.csv", newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if r["status"] == "ok":
+                hits.setdefault(r["label"], []).append(int(r["correct"]))
+    return {label: sum(v) / len(v) for label, v in hits.items()}
+
+
 def complexity(row: str, args: argparse.Namespace, num_classes: int) -> dict:
     """Parameters and MACs of the row's model as configured, on one test view."""
     from gcvideo.models import count_macs, count_parameters, create
@@ -167,6 +182,11 @@ def markdown(rows: list[dict], meta: dict) -> str:
     for r in rows:
         lines.append(f"| {r['row']} | `{r['model']}` | {r['params'] / 1e3:.1f}k | {r['macs'] / 1e6:.2f} | "
                      f"{100 * r['top1']:.1f} | {100 * r['top5']:.1f} | {r['train_clips_per_s']:.1f} |")
+    classes = list(rows[0]["per_class_top1"])
+    lines += ["", "Top-1 (%) per class:", "", "| class | " + " | ".join(r["row"] for r in rows) + " |",
+              "|---|" + "---|" * len(rows)]
+    for c in classes:
+        lines.append(f"| {c} | " + " | ".join(f"{100 * r['per_class_top1'].get(c, float('nan')):.0f}" for r in rows) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -176,10 +196,17 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig = Figure(figsize=(6, 4), dpi=100)
     axis = fig.subplots()
-    for index, r in enumerate(rows):  # labels alternate above/below: close points (SNL, GC) stay readable
-        axis.scatter(r["macs"] / 1e6, 100 * r["top1"], s=40)
-        axis.annotate(r["row"], (r["macs"] / 1e6, 100 * r["top1"]), textcoords="offset points", xytext=(5, 5 if index % 2 else -12),
-                      fontsize=8)
+    points = [(r["macs"] / 1e6, 100 * r["top1"]) for r in rows]
+    x_span = (max(p[0] for p in points) - min(p[0] for p in points)) or 1.0
+    y_span = (max(p[1] for p in points) - min(p[1] for p in points)) or 1.0
+    for index, (r, (x, y)) in enumerate(zip(rows, points)):
+        # baseline, SNL and GC differ little in MACs and can tie in top-1: of two close points, the first is
+        # labelled on its left, and a label goes one line up for every earlier close point
+        near = [abs(x - px) < 0.05 * x_span and abs(y - py) < 0.05 * y_span for px, py in points]
+        left, up = any(near[index + 1:]), sum(near[:index])
+        axis.scatter(x, y, s=40)
+        axis.annotate(r["row"], (x, y), textcoords="offset points", xytext=(-6 if left else 6, -3 + 10 * up),
+                      ha="right" if left else "left", fontsize=8)
     axis.set_xlabel(f"MMACs per {rows[0]['input']} view")
     axis.set_ylabel("top-1 (%), 10x3 views" if rows[0]["views"] == 30 else "top-1 (%)")
     axis.set_title("GCNet's Kinetics rows in miniature (synthetic data)", fontsize=10)
@@ -208,11 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"model": row, "row": ROWS[row], **complexity(row, args, num_classes),
                      "top1": results["top1"], "top5": results["top5"], "videos": results["videos"],
                      "missing": results["missing"], "views": results["views"],
+                     "per_class_top1": per_class_top1(out / row),
                      "train_clips_per_s": training_clips_per_s(out / row), "fit_seconds": fit_seconds and round(fit_seconds, 1)})
         print(f"    top-1 {results['top1']:.3f}, top-5 {results['top5']:.3f}, fit {fit_seconds} s", flush=True)
     meta = {"classes": num_classes, "test_videos": rows[0]["videos"], "views": rows[0]["views"],
             "width": rows[0]["width"], "input": rows[0]["input"], "epochs": args.epochs, "seed": args.seed,
-            "data": str(data), "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads"}
+            "data": str(data), "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} compute thread(s)"}
     (out / "table.json").write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n")
     (out / "table.md").write_text(markdown(rows, meta))
     plot(rows, out / "top1_vs_macs.png")
