@@ -89,3 +89,17 @@ def test_kinetics_configs_state_the_slowfast_recipe(config):
     else:
         assert model["preset"] == config.stem
         assert (opt["lr"], trainer["max_epochs"], sched["warmup_epochs"]) == (0.1, 196, 34)
+
+
+def test_synthetic_video_rows_share_one_recipe():
+    """The mini table compares rows trained the same way: only the preset and the run folder differ."""
+    rows = ["slow_r50", "slow_r50_nl5", "slow_r50_snl5", "slow_r50_gc5", "slow_r50_gc_all"]
+    cfgs = {row: yaml.safe_load((ROOT / "configs" / "synthetic" / f"{row}.yaml").read_text()) for row in rows}
+    for row, cfg in cfgs.items():
+        assert cfg["model"]["preset"] == row and cfg["trainer"]["default_root_dir"] == f"runs/synthetic/{row}"
+        assert cfg["model"]["lr_scheduler"]["init_args"]["max_epochs"] == cfg["trainer"]["max_epochs"]
+        assert cfg["data"]["init_args"]["train_flip"] is False  # mirrored clips change class
+    strip = lambda cfg: {**cfg, "model": {**cfg["model"], "preset": None},  # noqa: E731
+                         "trainer": {**cfg["trainer"], "default_root_dir": None, "logger": None}}
+    first = strip(cfgs[rows[0]])
+    assert all(strip(cfg) == first for cfg in cfgs.values())
