@@ -85,3 +85,19 @@ def test_written_once_for_the_same_settings(tmp_path):
     write_video_dataset(out, **{**small, "seed": 1}, force=True)
     assert sorted((out / "videos").rglob("*.mp4"))[0].stat().st_mtime_ns != first
     assert len(list((out / "videos").rglob("*.mp4"))) == 6  # the seed-0 videos were removed, not left stale
+
+
+def test_cli_synth_leaves_defaults_to_the_writer(tmp_path, monkeypatch):
+    """Unset options are not passed, so `gcvideo synth --out D` writes exactly the writer's default dataset."""
+    import argparse
+
+    from gcvideo.cli import synth as cli
+    from gcvideo.data import synth
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    calls = []
+    monkeypatch.setattr(synth, "write_video_dataset", lambda out, **kw: calls.append(kw) or out)
+    assert cli.run(parser.parse_args(["--out", str(tmp_path)])) == 0
+    assert cli.run(parser.parse_args(["--out", str(tmp_path), "--seconds", "2", "--size", "32x16"])) == 0
+    assert calls == [{"force": False}, {"force": False, "seconds": 2.0, "size": (32, 16)}]
