@@ -1,0 +1,12 @@
+"""Errors that mean "the user's input is wrong" (a config value, a path, a file), not "gcvideo has a bug".
+
+The command line prints a ``UserError`` as one line saying what to fix and exits with status 2; other
+exceptions are bugs and keep their traceback. ``UserError`` is a ``ValueError``, so callers that already
+catch ``ValueError`` keep working.
+"""
+
+from __future__ import annotations
+
+
+class UserError(ValueError):
+    """A mistake in the user's input; the message alone must say what to fix."""
