@@ -210,3 +210,56 @@ def test_bad_videos_are_logged_once_per_run_with_a_total(tiny_dataset, tmp_path,
     assert sum(str(missing) in m for m in messages) == 1
     assert messages[-1].startswith("1 unreadable video in this run so far (end of test")
     assert len(messages) == 2
+
+
+def _fake_trainer(stage: str, epoch: int = 0):
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import RunningStage
+
+    return SimpleNamespace(state=SimpleNamespace(stage=RunningStage(stage)), training=stage == "train",
+                           current_epoch=epoch)
+
+
+def _failure_batch(*paths):
+    from gcvideo.data.bad_videos import encode_failures
+
+    return {"label": torch.zeros(len(paths)), FAILURE_KEY: [encode_failures([(p, "missing")]) if p else "" for p in paths]}
+
+
+def test_a_missing_file_in_predict_says_what_happens_to_it(tiny_dataset, caplog):  # noqa: F811
+    # issue 11: predict is not "this test dataset"
+    dm = KineticsDataModule(str(tiny_dataset), **SMALL)
+    dm.trainer = _fake_trainer("predict")
+    with caplog.at_level("WARNING"):
+        dm.on_before_batch_transfer(_failure_batch("/videos/gone.mp4", ""), 0)
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message == "unreadable video /videos/gone.mp4, written with valid=false: missing"
+
+
+def test_training_reports_the_total_at_each_new_epoch(tiny_dataset, caplog):  # noqa: F811
+    dm = KineticsDataModule(str(tiny_dataset), **SMALL)
+    with caplog.at_level("WARNING"):
+        for epoch, paths in enumerate((["/a.mp4", "", "/a.mp4"], ["/b.mp4"], ["/a.mp4"])):
+            dm.trainer = _fake_trainer("train", epoch)
+            dm.on_before_batch_transfer(_failure_batch(*paths), 0)
+        dm.teardown("fit")
+    assert [r.getMessage().split(" in this run")[0].split(",")[0] for r in caplog.records] == [
+        "unreadable video /a.mp4", "1 unreadable video", "unreadable video /b.mp4", "2 unreadable videos",
+        "2 unreadable videos"]
+    assert "(after epoch 0;" in caplog.records[1].getMessage() and "(end of fit;" in caplog.records[-1].getMessage()
+
+
+def test_kinetics_configs_test_on_the_validation_split_by_default():
+    """The paper's protocol (GCNet and PySlowFast report Kinetics-400 val); the test split stays selectable."""
+    import inspect
+    from pathlib import Path
+
+    import yaml
+
+    configs = sorted((Path(__file__).parents[1] / "configs" / "kinetics400").glob("*.yaml"))
+    assert len(configs) == 6
+    for config in configs:
+        data = yaml.safe_load(config.read_text())["data"]["init_args"]
+        assert data["test_split"] == "val" and "--data.init_args.test_split test" in config.read_text(), config
+    assert inspect.signature(KineticsDataModule).parameters["test_split"].default == "test"
