@@ -178,7 +178,8 @@ def test_kinetics400_list_is_the_default_only_where_it_is_right(tmp_path):
     from gcvideo.errors import UserError
 
     kinetics, other, indices = tmp_path / "k", tmp_path / "o", tmp_path / "i"
-    write_kinetics_rows(kinetics, "train", [("abseiling", "a" * 11, 1, 11, "train"), ("zumba", "b" * 11, 1, 11, "train")])
+    write_kinetics_rows(kinetics, "train", [("abseiling", "a" * 11, 1, 11, "train"),
+                                            ("zumba", "b" * 11, 1, 11, "train")])
     assert load_class_names(kinetics) == kinetics400_class_names()  # all labels are Kinetics-400 names
     write_kinetics_rows(other, "train", [("abseiling", "a" * 11, 1, 11, "train"), ("cat", "b" * 11, 1, 11, "train")])
     with pytest.raises(UserError, match=r"no class list: .*o/classnames.txt is missing and .*train.csv has labels "

@@ -224,7 +224,8 @@ def _fake_trainer(stage: str, epoch: int = 0):
 def _failure_batch(*paths):
     from gcvideo.data.bad_videos import encode_failures
 
-    return {"label": torch.zeros(len(paths)), FAILURE_KEY: [encode_failures([(p, "missing")]) if p else "" for p in paths]}
+    failures = [encode_failures([(p, "missing")]) if p else "" for p in paths]
+    return {"label": torch.zeros(len(paths)), FAILURE_KEY: failures}
 
 
 def test_a_missing_file_in_predict_says_what_happens_to_it(tiny_dataset, caplog):  # noqa: F811

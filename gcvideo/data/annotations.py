@@ -24,13 +24,13 @@ from typing import Sequence
 
 import numpy as np
 
+from gcvideo.data.video_files import VIDEO_EXTENSIONS, VideoFinder, split_video_name
 from gcvideo.data.video_table import VideoRecord, VideoTable
 from gcvideo.errors import UserError
 
 KINETICS_HEADER: tuple[str, ...] = ("label", "youtube_id", "time_start", "time_end", "split")
 DEFAULT_PATH_PATTERN = "videos/{split}/{label}/{youtube_id}_{time_start:06d}_{time_end:06d}.mp4"
 FORMATS: tuple[str, ...] = ("auto", "kinetics", "list", "folders")
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
 
 __all__ = ["DEFAULT_PATH_PATTERN", "FORMATS", "KINETICS_HEADER", "UnknownLabelError", "VIDEO_EXTENSIONS",
            "VideoRecord", "VideoTable", "is_kinetics_csv", "kinetics400_class_names", "load_class_names",
@@ -97,45 +97,6 @@ def is_kinetics_csv(path: str | os.PathLike) -> bool:
     return _kinetics_columns(first, f"{path}:1") is not None
 
 
-class _VideoFinder:
-    """Finds ``folder/<stem>.<any video extension>`` from one listing per folder (no stat per video)."""
-
-    def __init__(self) -> None:
-        self._folders: dict[str, dict[str, list[str]]] = {}
-
-    def find(self, path: str) -> str | None:
-        folder, name = os.path.split(path)
-        by_stem = self._folders.get(folder)
-        if by_stem is None:
-            by_stem = self._folders[folder] = self._list(folder)
-        stem, ext = _split_video_name(name)
-        names = by_stem.get(stem)
-        if not names:
-            return None
-        if name in names:
-            return path
-        return os.path.join(folder, min(names, key=lambda n: VIDEO_EXTENSIONS.index(_split_video_name(n)[1].lower())))
-
-    @staticmethod
-    def _list(folder: str) -> dict[str, list[str]]:
-        try:
-            names = os.listdir(folder)
-        except (FileNotFoundError, NotADirectoryError):
-            return {}
-        by_stem: dict[str, list[str]] = {}
-        for name in names:
-            stem, ext = _split_video_name(name)
-            if ext:
-                by_stem.setdefault(stem, []).append(name)
-        return by_stem
-
-
-def _split_video_name(name: str) -> tuple[str, str]:
-    """``("abc", ".webm")`` for "abc.webm"; ``(name, "")`` when it has no video extension."""
-    stem, dot, ext = name.rpartition(".")
-    return (stem, "." + ext) if dot and "." + ext.lower() in VIDEO_EXTENSIONS else (name, "")
-
-
 def read_kinetics_csv(csv_path: str | os.PathLike, root: str | os.PathLike, class_names: Sequence[str],
                       path_pattern: str = DEFAULT_PATH_PATTERN, *, find_files: bool = True) -> VideoTable:
     """Videos of an official Kinetics CSV; paths are ``root / path_pattern.format(...)``.
@@ -145,8 +106,8 @@ def read_kinetics_csv(csv_path: str | os.PathLike, root: str | os.PathLike, clas
     """
     index, num_classes = _class_index(class_names), len(class_names)
     paths, labels, rows, found = [], [], [], []
-    finder = _VideoFinder() if find_files else None
-    root = os.fspath(root)
+    finder = VideoFinder() if find_files else None
+    prefix = "" if os.path.isabs(path_pattern) else os.path.join(os.fspath(root), "")
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         columns = _kinetics_columns(next(reader, []), f"{csv_path}:1")
@@ -158,20 +119,22 @@ def read_kinetics_csv(csv_path: str | os.PathLike, root: str | os.PathLike, clas
                 continue
             if len(row) < width:
                 raise UserError(f"{csv_path}:{line}: expected {width} fields, got {len(row)}")
-            label, youtube_id, start, end, split = fields = tuple(row[c].strip() for c in columns)
+            fields = [row[c].strip() for c in columns]
+            label, youtube_id, start, end, split = fields
             try:
                 time_start, time_end = int(float(start)), int(float(end))
             except ValueError:
                 raise UserError(f"{csv_path}:{line}: time_start and time_end must be numbers, got {start!r}, {end!r}")
-            path = os.path.join(root, path_pattern.format(
-                label=label, label_underscore=label.replace(" ", "_"), youtube_id=youtube_id,
-                time_start=time_start, time_end=time_end, split=split))
+            path = prefix + path_pattern.format(label=label, label_underscore=label.replace(" ", "_"),
+                                                youtube_id=youtube_id, time_start=time_start, time_end=time_end,
+                                                split=split)
             if finder is not None:
                 existing = finder.find(path)
                 found.append(existing is not None)
                 path = existing or path
             paths.append(path)
-            labels.append(_label(label, index, num_classes, f"{csv_path}:{line}"))
+            k = index.get(label)
+            labels.append(k if k is not None else _label(label, index, num_classes, f"{csv_path}:{line}"))
             rows.append(fields)
     columns_out = {"file_found": np.array(found, dtype=bool)} if finder is not None else None
     return VideoTable(paths, labels, rows=rows, columns=columns_out)
@@ -224,7 +187,7 @@ def scan_class_folders(directory: str | os.PathLike, class_names: Sequence[str])
     for folder in sorted(e.name for e in os.scandir(directory) if e.is_dir()):
         label = _label(folder, index, num_classes, f"{directory}: folder {folder!r}")
         for name in sorted(os.listdir(os.path.join(directory, folder))):
-            if _split_video_name(name)[1]:
+            if split_video_name(name)[1]:
                 paths.append(os.path.join(directory, folder, name))
                 labels.append(label)
                 rows.append((os.path.join(folder, name), str(label)))
@@ -306,7 +269,13 @@ def load_class_names(root: str | os.PathLike | None = None, class_names_file: st
         if fmt == "folders":
             scan_class_folders(source, names)
         elif fmt == "kinetics":
-            read_kinetics_csv(source, root, names, find_files=False)
+            with open(source, newline="", encoding="utf-8") as f:  # only the label column
+                reader = csv.reader(f)
+                column = _kinetics_columns(next(reader, []), f"{source}:1")[0]
+                labels = {row[column].strip() for row in reader if len(row) > column}
+            index = _class_index(names)
+            for label in sorted(labels):
+                _label(label, index, len(names), str(source))
         else:
             read_path_label_list(source, root, names)
     except UnknownLabelError as e:
