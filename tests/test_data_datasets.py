@@ -241,13 +241,14 @@ def test_a_missing_file_in_predict_says_what_happens_to_it(tiny_dataset, caplog)
 def test_training_reports_the_total_at_each_new_epoch(tiny_dataset, caplog):  # noqa: F811
     dm = KineticsDataModule(str(tiny_dataset), **SMALL)
     with caplog.at_level("WARNING"):
-        for epoch, paths in enumerate((["/a.mp4", "", "/a.mp4"], ["/b.mp4"], ["/a.mp4"])):
+        for epoch, paths in enumerate((["/a.mp4", "", "/a.mp4"], ["/b.mp4"], [""], ["/a.mp4"])):
             dm.trainer = _fake_trainer("train", epoch)
             dm.on_before_batch_transfer(_failure_batch(*paths), 0)
         dm.teardown("fit")
     assert [r.getMessage().split(" in this run")[0].split(",")[0] for r in caplog.records] == [
         "unreadable video /a.mp4", "1 unreadable video", "unreadable video /b.mp4", "2 unreadable videos",
         "2 unreadable videos"]
+    # after epoch 2 (nothing new) no total; at the end of the stage always
     assert "(after epoch 0;" in caplog.records[1].getMessage() and "(end of fit;" in caplog.records[-1].getMessage()
 
 

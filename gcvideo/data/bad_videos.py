@@ -6,7 +6,8 @@ already: when each worker logged what it met, a bad test video came out up to 51
 ``bad_videos``: "" or ``encode_failures(...)``), and ``BadVideoLog`` in each training process collects
 them from the batches (``KineticsDataModule.on_before_batch_transfer``). Rank zero logs a path as soon as
 it meets it; ``sync()`` (collective: at each new training epoch and at the end of every stage) merges
-all processes' sets, and rank zero logs the paths it has not logged yet and the run's total.
+all processes' sets, and rank zero logs the paths it has not logged yet and the run's total (after an
+epoch only when it has grown).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class BadVideoLog:
         self.videos: dict[str, tuple[str, str]] = {}  # path -> (reason, action), merged at each sync
         self._logged: set[str] = set()  # rank zero: paths already in the log
         self._unshared: dict[str, tuple[str, str]] = {}  # met by this process since the last sync
+        self._total_logged = 0
 
     def note(self, failures: Sequence[tuple[str, str]], action: str) -> None:
         """Record failures returned by the workers; rank zero logs each new path at once."""
@@ -62,8 +64,9 @@ class BadVideoLog:
             if text:
                 self.note(decode_failures(text), action)
 
-    def sync(self, when: str) -> int:
-        """Merge all processes' failures (a collective call); rank zero logs the new ones and the total."""
+    def sync(self, when: str, *, final: bool = False) -> int:
+        """Merge all processes' failures (a collective call); rank zero logs the new ones and the total
+        (when it has grown, or at the end of a stage: ``final``)."""
         rank, world = _rank_and_world()
         if world > 1:
             parts: list[dict[str, tuple[str, str]] | None] = [None] * world
@@ -76,7 +79,8 @@ class BadVideoLog:
             for path, (reason, action) in self.videos.items():
                 if path not in self._logged:
                     self._log_path(path, reason, action)
-            if self.videos:
+            if self.videos and (final or len(self.videos) != self._total_logged):
+                self._total_logged = len(self.videos)
                 log.warning("%d unreadable video%s in this run so far (%s; all processes): run `gcvideo data "
                             "check` to write a clean list without them", len(self.videos),
                             "s" * (len(self.videos) > 1), when)

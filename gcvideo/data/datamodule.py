@@ -153,7 +153,7 @@ class KineticsDataModule(L.LightningDataModule):
 
     def teardown(self, stage: str) -> None:
         """At the end of fit, validate, test and predict: the run's bad videos over all processes."""
-        self.bad_videos.sync(f"end of {getattr(stage, 'value', stage)}")  # Lightning passes a TrainerFn
+        self.bad_videos.sync(f"end of {getattr(stage, 'value', stage)}", final=True)  # stage: a TrainerFn
         self._bad_videos_epoch = None
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
