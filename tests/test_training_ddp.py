@@ -1,7 +1,7 @@
 """The 10x3-style multi-view test on 2 processes (CPU DDP, gloo) equals 1 process exactly, although
-DistributedSampler pads rank 1 with a duplicate of item 0 (GCNet arXiv 1904.11492, Sec. 5.2: the
-per-video average of 10 clips x 3 crops); each window is decoded once for its crops, and a bad video is
-logged once for the whole run."""
+DistributedSampler pads rank 1 with a duplicate of item 0 (the per-video average of 10 clips x 3 crops
+of GCNet's Kinetics experiments, arXiv 1904.11492); each window is decoded once for its crops, and a bad
+video is logged once for the whole run."""
 
 from __future__ import annotations
 

@@ -171,7 +171,7 @@ def test_ddp_sync_is_an_all_reduce_of_constant_size(tmp_path):
 
 
 def test_warmup_cosine_is_the_pyslowfast_recipe():
-    """lr 0.1, 34 warm-up epochs from 0.01, half-cosine over 196 epochs (PAPER.md, PySlowFast lr_policy)."""
+    """lr 0.1, 34 warm-up epochs from 0.01, half-cosine over 196 epochs (SlowFast arXiv 1812.03982 recipe, PySlowFast lr_policy)."""
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     sched = WarmupCosineLR(opt, max_epochs=196, warmup_epochs=34, warmup_start_factor=0.1)
     steps = 10

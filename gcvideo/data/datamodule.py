@@ -1,5 +1,5 @@
-"""Lightning data module of Kinetics-style video datasets (issues 3 and 13; the Slow-only ResNet-50 input of
-GCNet arXiv 1904.11492, Sec. 5.2).
+"""Lightning data module of Kinetics-style video datasets (issues 3 and 13): the Slow-only ResNet-50 input
+of GCNet's Kinetics experiments (arXiv 1904.11492; the recipe of SlowFast arXiv 1812.03982, Sec. 4-5).
 
 The same module reads a real Kinetics-400 copy and the embedded synthetic dataset (``gcvideo synth``):
 both have ``annotations/<split>.csv`` in the official layout. ``list_suffix=".clean"`` (or explicit

@@ -1,5 +1,5 @@
-"""Video-level accuracy over the multi-view test protocol (GCNet arXiv 1904.11492, Sec. 5.2: 10 clips x
-3 crops, as SlowFast arXiv 1812.03982, Sec. 5).
+"""Video-level accuracy over the multi-view test protocol of GCNet's Kinetics experiments (arXiv 1904.11492:
+10 clips x 3 crops, as SlowFast arXiv 1812.03982, Sec. 5).
 
 Every test video is seen as ``clips x crops`` views (10 x 3); the softmax scores of its views are
 averaged and the average is ranked. A test item is one window (clip) carrying all its crops, so a window
