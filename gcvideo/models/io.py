@@ -89,12 +89,26 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, ski
         raise ValueError("weights do not fit the architecture; " + "; ".join(parts))
 
 
+class MissingClassifier(nn.Module):
+    """Stands in for the classifier of a backbone exported without it: calling it raises.
+
+    A freshly initialised classifier would turn ``model(x)`` into confident-looking logits of random
+    weights, labelled with the file's class names; this makes that call an error that says what to use.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("this backbone was exported without its classifier: use model.forward_features(x) "
+                           "for features, or export with `gcvideo export --with-head` for class scores")
+
+
 def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the exported model from its metadata and load its weights strictly.
 
-    A backbone-only file (exported without ``--with-head``) loads strictly on every non-classifier key
-    and leaves the classifier freshly initialised. The model gets a ``metadata`` dict attribute
-    (class names, frames, stride, crop, mean, std, ...). Raises ValueError listing mismatched keys.
+    A backbone-only file (exported without ``--with-head``) loads strictly on every non-classifier key;
+    its classifier is a ``MissingClassifier``, so ``model.forward_features(x)`` gives the pooled features
+    and ``model(x)`` raises instead of returning logits of untrained weights. The model gets a
+    ``metadata`` dict attribute (class names, frames, stride, crop, mean, std, ...). Raises ValueError
+    listing mismatched keys.
     """
     from safetensors.torch import load_file
 
@@ -106,5 +120,8 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     with_head = bool(meta["with_head"])
     check_state_dict(model, state, skip_prefix=None if with_head else model.head_prefix)
     model.load_state_dict(state, strict=with_head)
+    if not with_head:
+        parent, _, name = model.head_prefix.rstrip(".").rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, name, MissingClassifier())
     model.metadata = meta
     return model.to(map_location).eval()
