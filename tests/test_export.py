@@ -50,6 +50,10 @@ def test_export_and_load_round_trip_gives_identical_features(checkpoint, tmp_pat
     with torch.no_grad():
         assert torch.equal(model.forward_features(x), module.model.forward_features(x))
     assert model.metadata["class_names"] == CLASSES
+    # no classifier in the file: no class scores from a random one, but an error that says what to call
+    with pytest.raises(RuntimeError, match=r"without its classifier: use model\.forward_features"):
+        model(x)
+    assert not any(k.startswith("blocks.5.proj.") for k in model.state_dict())
 
 
 def test_export_with_head_gives_identical_logits(checkpoint, tmp_path):
@@ -91,3 +95,14 @@ def test_export_rejects_other_files(tmp_path):
     out = export_backbone(model, tmp_path / "img.safetensors", data_info={"input": "image", "crop": 32})
     assert json.loads(json.dumps(read_metadata(out)))["build_args"]["name"] == "resnet50"
     assert torch.equal(load(out).conv1.weight, model.conv1.weight)
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    assert gcvideo(["export", "--ckpt", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "b.safetensors")]) == 2
+    assert capsys.readouterr().err.strip() == f"gcvideo export: error: checkpoint not found: {tmp_path / 'missing.ckpt'}"
+    (tmp_path / "b.ckpt").write_bytes(b"not a checkpoint")
+    assert gcvideo(["export", "--ckpt", str(tmp_path / "b.ckpt"), "--out", str(tmp_path / "b.pt")]) == 2
+    assert capsys.readouterr().err.strip() == f"gcvideo export: error: --out must end with .safetensors, got {tmp_path / 'b.pt'}"
+    assert gcvideo(["export", "--ckpt", str(tmp_path / "b.ckpt"), "--out", str(tmp_path / "b.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"gcvideo export: error: {tmp_path / 'b.ckpt'}: not a PyTorch checkpoint")

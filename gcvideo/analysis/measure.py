@@ -68,6 +68,8 @@ def measure(
     )
     kept: list[torch.Tensor] = []
     skipped = 0
+    # the blocks are all in the backbone: a backbone exported without its classifier works too
+    features = getattr(model, "forward_features", model)
     with torch.no_grad(), collector, tqdm(total=len(order), desc="analyze", unit="clip", disable=not progress) as bar:
         for batch in loader:
             x = _input_of(batch)
@@ -77,7 +79,7 @@ def measure(
             if len(x):
                 if len(kept) < picture_clips:
                     kept.extend(x[: picture_clips - len(kept)].clone())
-                model(x.to(device, non_blocking=True))
+                features(x.to(device, non_blocking=True))
             bar.update(len(valid))
     if collector.clips_seen == 0:
         raise ValueError(f"none of the {len(order)} selected items could be decoded ({skipped} skipped)")

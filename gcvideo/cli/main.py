@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         quiet_lightning()
     try:
         return _run(command, rest)
+    except SystemExit as stop:  # --help, --print_config, and 130 after Ctrl-C during fit
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
     except KeyboardInterrupt:
         if debug:
             raise

@@ -61,7 +61,8 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
     values = {str(k).split("/")[-1]: float(v) for k, v in metrics.items()}
     decimals = _decimals(values.get("videos"))
     parts = []
-    for key, value in values.items():
+    accuracies_first = sorted(values.items(), key=lambda item: not item[0].startswith(("top", "acc")))
+    for key, value in accuracies_first:
         if key in COUNT_KEYS:
             continue
         name = _NAMES.get(key, key)

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gcvideo.errors import UserError
+
 FORMAT = "gcvideo-backbone/1"
 
 
@@ -38,7 +40,7 @@ def export_backbone(model: nn.Module, path: str | os.PathLike, *, with_head: boo
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"export path must end with .safetensors, got {path}")
+        raise UserError(f"export path must end with .safetensors, got {path}")
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     if not with_head:
         state = {k: v for k, v in state.items() if not k.startswith(model.head_prefix)}
@@ -68,12 +70,12 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     with safe_open(str(path), framework="pt") as f:
         raw = f.metadata() or {}
     if raw.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a gcvideo backbone (metadata format {raw.get('format')!r}, want {FORMAT!r})")
+        raise UserError(f"{path}: not a gcvideo backbone (metadata format {raw.get('format')!r}, want {FORMAT!r})")
     return {k: (v if k in ("format", "head_prefix") else json.loads(v)) for k, v in raw.items()}
 
 
 def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, skip_prefix: str | None = None) -> None:
-    """Raise ValueError listing every key that is missing, unexpected or of another shape.
+    """Raise UserError (a ValueError) listing every key that is missing, unexpected or of another shape.
 
     Keys of ``model`` starting with ``skip_prefix`` (the classifier of a backbone-only file) may be absent.
     """
@@ -86,7 +88,7 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, ski
         parts = [f"{name} ({len(keys)}): {', '.join(keys)}"
                  for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
                  if keys]
-        raise ValueError("weights do not fit the architecture; " + "; ".join(parts))
+        raise UserError("weights do not fit the architecture; " + "; ".join(parts))
 
 
 class MissingClassifier(nn.Module):
