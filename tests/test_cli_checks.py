@@ -55,7 +55,7 @@ def _checkpoint(path: Path, preset: str, class_names: list[str], width: int = 4)
 
 
 # --- 1. a checkpoint must fit the config ------------------------------------------------------------
-def test_a_checkpoint_of_another_preset_stops_with_one_line_naming_both(run, tiny_videos, tmp_path, capsys):  # noqa: F811
+def test_a_checkpoint_of_another_preset_stops_naming_both(run, tiny_videos, tmp_path, capsys):  # noqa: F811
     last = run / "checkpoints" / "last.ckpt"
     assert gcvideo(["test", *_args(tiny_videos, tmp_path, NL5_CONFIG), f"--ckpt_path={last}"]) == 2
     line = _error_line(capsys)

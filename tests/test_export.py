@@ -98,11 +98,17 @@ def test_export_rejects_other_files(tmp_path):
 
 
 def test_export_errors_are_one_line(tmp_path, capsys):
-    assert gcvideo(["export", "--ckpt", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "b.safetensors")]) == 2
-    assert capsys.readouterr().err.strip() == f"gcvideo export: error: checkpoint not found: {tmp_path / 'missing.ckpt'}"
-    (tmp_path / "b.ckpt").write_bytes(b"not a checkpoint")
-    assert gcvideo(["export", "--ckpt", str(tmp_path / "b.ckpt"), "--out", str(tmp_path / "b.pt")]) == 2
-    assert capsys.readouterr().err.strip() == f"gcvideo export: error: --out must end with .safetensors, got {tmp_path / 'b.pt'}"
-    assert gcvideo(["export", "--ckpt", str(tmp_path / "b.ckpt"), "--out", str(tmp_path / "b.safetensors")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"gcvideo export: error: {tmp_path / 'b.ckpt'}: not a PyTorch checkpoint")
+    def error_of(*args: str) -> str:
+        assert gcvideo(["export", *args]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1
+        return lines[0]
+
+    missing, garbage = tmp_path / "missing.ckpt", tmp_path / "b.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    out = str(tmp_path / "b.safetensors")
+    assert error_of("--ckpt", str(missing), "--out", out) == f"gcvideo export: error: checkpoint not found: {missing}"
+    assert error_of("--ckpt", str(garbage), "--out", str(tmp_path / "b.pt")) == \
+        f"gcvideo export: error: --out must end with .safetensors, got {tmp_path / 'b.pt'}"
+    assert error_of("--ckpt", str(garbage), "--out", out).startswith(
+        f"gcvideo export: error: {garbage}: not a PyTorch checkpoint")

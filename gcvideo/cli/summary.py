@@ -117,7 +117,8 @@ def after_test_lines(trainer: Any, started: float) -> list[str]:
     if results.is_file() and results.stat().st_mtime >= started - 1:
         metrics = json.loads(results.read_text(encoding="utf-8"))
         metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        lines = [f"gcvideo test: {format_metrics(metrics)}", f"  written      {results} and {results.parent / 'predictions.csv'}"]
+        lines = [f"gcvideo test: {format_metrics(metrics)}",
+                 f"  written      {results} and {results.parent / 'predictions.csv'}"]
     else:
         lines = [results_line("test", trainer.callback_metrics)]
     return lines + _curves_lines(write_curves, run)
