@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm import tqdm
+
+from gcvideo.progress import progress_bar
 
 from .hooks import StatisticsCollector
 from .pictures import attention_picture
@@ -70,7 +71,8 @@ def measure(
     skipped = 0
     # the blocks are all in the backbone: a backbone exported without its classifier works too
     features = getattr(model, "forward_features", model)
-    with torch.no_grad(), collector, tqdm(total=len(order), desc="analyze", unit="clip", disable=not progress) as bar:
+    with torch.no_grad(), collector, \
+            progress_bar(total=len(order), desc="analyze", unit="clip", disable=not progress) as bar:
         for batch in loader:
             x = _input_of(batch)
             valid = batch.get("valid", torch.ones(x.shape[0], dtype=torch.bool))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
+from gcvideo.progress import progress_bar
 
 CLASSES: tuple[str, ...] = (
     "moving left",
@@ -266,7 +266,7 @@ def write_video_dataset(out: str | os.PathLike, *, classes: int = 10, train_per_
             writer.writerow(KINETICS_HEADER)
             writer.writerows(rows)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    bar = tqdm(total=len(jobs), desc="synth videos", unit="video", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="synth videos", unit="video", disable=not progress)
     if workers == 1:
         for job in jobs:
             _write_one(job)
