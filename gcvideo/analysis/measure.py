@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from gcvideo.models.io import MissingClassifierError
 from gcvideo.progress import progress_bar
 
 from .hooks import StatisticsCollector
@@ -69,8 +70,6 @@ def measure(
     )
     kept: list[torch.Tensor] = []
     skipped = 0
-    # the blocks are all in the backbone: a backbone exported without its classifier works too
-    features = getattr(model, "forward_features", model)
     with torch.no_grad(), collector, \
             progress_bar(total=len(order), desc="analyze", unit="clip", disable=not progress) as bar:
         for batch in loader:
@@ -81,7 +80,10 @@ def measure(
             if len(x):
                 if len(kept) < picture_clips:
                     kept.extend(x[: picture_clips - len(kept)].clone())
-                features(x.to(device, non_blocking=True))
+                try:
+                    model(x.to(device, non_blocking=True))
+                except MissingClassifierError:  # a backbone-only export: its blocks ran (and were measured)
+                    pass
             bar.update(len(valid))
     if collector.clips_seen == 0:
         raise ValueError(f"none of the {len(order)} selected items could be decoded ({skipped} skipped)")

@@ -48,9 +48,14 @@ from gcvideo.training.run_folder import LAST, checkpoint_position, check_new_or_
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
+def run_folder(default_root_dir: str | None) -> str:
+    """The run folder: ``trainer.default_root_dir``, or the working directory as Lightning defaults."""
+    return default_root_dir or os.getcwd()
+
+
 def checkpoint_dir(default_root_dir: str | None) -> str:
     """Fixed (unversioned) checkpoint folder under the run folder, so ``--ckpt_path last`` finds it."""
-    return os.path.join(default_root_dir or os.getcwd(), "checkpoints")
+    return os.path.join(run_folder(default_root_dir), "checkpoints")
 
 
 def _is_terminal() -> bool:
@@ -84,7 +89,8 @@ class GCVideoCLI(LightningCLI):
         # one last.ckpt per run folder: never last-v1.ckpt beside it (a new run is refused in before_fit)
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.enable_version_counter": False})
         parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=checkpoint_dir)
-        parser.link_arguments("trainer.default_root_dir", "trainer.logger.init_args.save_dir")
+        # the logs live in the run folder too (a config names the folder once)
+        parser.link_arguments("trainer.default_root_dir", "trainer.logger.init_args.save_dir", compute_fn=run_folder)
         parser.add_lightning_class_args(PredictionWriter, "prediction")
         parser.add_argument("--random_weights", type=bool, default=False,
                             help="validate/test/predict without trained weights, on purpose (a chance-level "
@@ -103,12 +109,7 @@ class GCVideoCLI(LightningCLI):
 
     # --- building the objects -----------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
-        logger = config.trainer.get("logger")
-        init = getattr(logger, "init_args", None) if logger is not None and not isinstance(logger, bool) else None
-        if init is not None and "save_dir" in init and init.save_dir is None:  # logs live in the run folder
-            init.save_dir = config.trainer.get("default_root_dir") or os.getcwd()
-        data = getattr(config.get("data"), "init_args", None)
+        data = getattr(self.config[self.subcommand].get("data"), "init_args", None)
         for key, least in (("batch_size", 1), ("num_workers", 0)):  # torch would only fail once training starts
             value = data.get(key) if data is not None else None
             if isinstance(value, int) and value < least:
@@ -198,7 +199,8 @@ class GCVideoCLI(LightningCLI):
 
     # --- after each subcommand ----------------------------------------------------------------------
     def after_fit(self) -> None:
-        if self.trainer.fast_dev_run or self.trainer.state.status != "finished" or self.interrupt.interrupted:
+        trainer = self.trainer
+        if not trainer.is_global_zero or trainer.fast_dev_run or trainer.state.status != "finished":
             return
         summary.say(summary.after_fit_lines(self.trainer, self._checkpoint_dir(), self._get(self.config, "config")))
 
@@ -206,7 +208,8 @@ class GCVideoCLI(LightningCLI):
         summary.say([summary.results_line("validate", self.trainer.callback_metrics)])
 
     def after_test(self) -> None:
-        summary.say(summary.after_test_lines(self.trainer, self.started))
+        if self.trainer.is_global_zero:  # one process reads the results and draws the curves
+            summary.say(summary.after_test_lines(self.trainer, self.started))
 
 
 def _add_tensorboard(trainer: L.Trainer) -> None:

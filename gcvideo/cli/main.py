@@ -65,10 +65,12 @@ def quiet_lightning() -> None:
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                  "lightning.fabric.utilities.seed", "lightning.pytorch.accelerators.cuda"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    for category in (DeprecationWarning, FutureWarning):
-        warnings.filterwarnings("ignore", category=category)
+    libraries = r"(lightning|lightning_fabric|lightning_utilities|torch|torchvision|torchmetrics|pytorchvideo)(\.|$)"
+    for category in (DeprecationWarning, FutureWarning):  # between these libraries: not the user's to fix
+        warnings.filterwarnings("ignore", category=category, module=libraries)
     for message in (r".*LeafSpec.*", r".*does not have many workers.*", r".*smaller than the logging interval.*",
-                    r".*`srun` command is available.*", r".*Checkpoint directory .* exists and is not empty.*"):
+                    r".*`srun` command is available.*", r".*Checkpoint directory .* exists and is not empty.*",
+                    r".*resuming from a checkpoint that ended before the epoch ended.*"):
         warnings.filterwarnings("ignore", message=message)
 
 

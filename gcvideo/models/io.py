@@ -91,6 +91,10 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, ski
         raise UserError("weights do not fit the architecture; " + "; ".join(parts))
 
 
+class MissingClassifierError(RuntimeError):
+    """A backbone exported without its classifier was asked for class scores."""
+
+
 class MissingClassifier(nn.Module):
     """Stands in for the classifier of a backbone exported without it: calling it raises.
 
@@ -99,8 +103,9 @@ class MissingClassifier(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise RuntimeError("this backbone was exported without its classifier: use model.forward_features(x) "
-                           "for features, or export with `gcvideo export --with-head` for class scores")
+        raise MissingClassifierError("this backbone was exported without its classifier: use "
+                                     "model.forward_features(x) for features, or export with "
+                                     "`gcvideo export --with-head` for class scores")
 
 
 def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> nn.Module:

@@ -40,6 +40,7 @@ class SaveOnInterrupt(Callback):
                 print(f"gcvideo: interrupted ({trainer.state.fn}, {where})", file=sys.stderr, flush=True)
             return
         self.saved = Path(checkpoint.dirpath) / LAST
+        checkpoint.last_model_path = str(self.saved)  # recorded in the state: a resumed run overwrites it
         if trainer.is_global_zero:
             # Written by rank 0 alone, without the barrier of trainer.save_checkpoint: the other processes
             # are shutting down too and may never reach it. Temporary file + rename: a second kill while
