@@ -107,10 +107,12 @@ def plot_curves(table: list[dict[str, Any]], out: str | Path, *, title: str = ""
         if x:
             ax_loss.plot(x, y, marker="o", markersize=3, label=label)
     ax_loss.set(title="loss", xlabel="epoch")
+    lr_x, lr_y = [], []
     for row in table:  # every logged step, spread over its epoch, so the warm-up shows
         steps = row.get("lr_steps") or []
-        ax_lr.plot([row["epoch"] + i / len(steps) for i in range(len(steps))], steps, color="tab:green",
-                   linewidth=1.2)
+        lr_x += [row["epoch"] + i / len(steps) for i in range(len(steps))]
+        lr_y += steps
+    ax_lr.plot(lr_x, lr_y, color="tab:green", linewidth=1.2)
     ax_lr.set(title="learning rate", xlabel="epoch")
     x, y = series("val_top1")
     if x:

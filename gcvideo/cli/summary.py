@@ -60,7 +60,7 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
     """
     values = {str(k).split("/")[-1]: float(v) for k, v in metrics.items()}
     decimals = _decimals(values.get("videos"))
-    parts = []
+    parts, counts_extra = [], []
     accuracies_first = sorted(values.items(), key=lambda item: not item[0].startswith(("top", "acc")))
     for key, value in accuracies_first:
         if key in COUNT_KEYS:
@@ -68,12 +68,12 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
         name = _NAMES.get(key, key)
         if key.startswith(("top", "acc")) and 0.0 <= value <= 1.0:
             parts.append(f"{name} {100 * value:.{decimals}f} %")
-        elif math.isfinite(value) and value == int(value) and abs(value) >= 1:
-            parts.append(f"{name} {int(value)}")
+        elif math.isfinite(value) and value == int(value) and "loss" not in key:  # a count, e.g. incomplete
+            counts_extra.append(f"{int(value):,} {key}")
         else:
             parts.append(f"{name} {value:.4g}")
     counts = [f"{int(values[k]):,} {k}" for k in COUNT_KEYS if k in values]
-    return ", ".join(parts + counts)
+    return ", ".join(parts + counts + counts_extra)
 
 
 def results_line(subcommand: str, metrics: Mapping[str, Any]) -> str:
