@@ -240,7 +240,8 @@ def run_lightning_cli(argv: list[str]) -> None:
             args=list(argv),
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
-            parser_kwargs={"exit_on_error": False, **{name: {"exit_on_error": False} for name in SUBCOMMANDS}},
+            parser_kwargs={"prog": "gcvideo", "exit_on_error": False,
+                           **{name: {"exit_on_error": False} for name in SUBCOMMANDS}},
         )
     finally:
         if sigint is not None:

@@ -70,7 +70,8 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", category=category, module=libraries)
     for message in (r".*LeafSpec.*", r".*does not have many workers.*", r".*smaller than the logging interval.*",
                     r".*`srun` command is available.*", r".*Checkpoint directory .* exists and is not empty.*",
-                    r".*resuming from a checkpoint that ended before the epoch ended.*"):
+                    r".*resuming from a checkpoint that ended before the epoch ended.*",
+                    r".*recommended to use `self.log\('test/.*sync_dist=True.*"):  # synchronised by MultiViewAccuracy
         warnings.filterwarnings("ignore", message=message)
 
 

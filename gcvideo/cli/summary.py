@@ -13,7 +13,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 # what a metric is called in a sentence
 _NAMES = {"top1": "top-1", "top5": "top-5", "loss": "loss"}
-COUNT_KEYS = ("videos", "missing", "views")
+COUNT_KEYS = ("videos", "missing", "incomplete", "views")
 
 
 def say(lines: Iterable[str]) -> None:
@@ -25,6 +25,7 @@ def say(lines: Iterable[str]) -> None:
 
 
 def _log_dir(trainer: Any) -> str | None:
+    """The first logger's folder (not ``trainer.log_dir``: a collective call, and this runs on rank 0 only)."""
     logger = trainer.logger
     if logger is None or not getattr(logger, "log_dir", None):
         return None
@@ -91,7 +92,7 @@ def after_fit_lines(trainer: Any, checkpoint_dir: Path, configs: Any) -> list[st
     lines = [f"gcvideo fit: done; {last} ({checkpoint_position(last)})" if last.is_file()
              else f"gcvideo fit: done; no checkpoint in {checkpoint_dir}"]
     lines += _curves_lines(write_curves, run)
-    saved = Path(trainer.log_dir or "") / "config.yaml"  # the run's whole config, overrides included
+    saved = Path(_log_dir(trainer) or "") / "config.yaml"  # the run's whole config, overrides included
     if saved.is_file():
         configs = [saved]
     if last.is_file():
