@@ -242,4 +242,4 @@ def test_test_prints_its_run_folder_percentages_and_progress_lines(run, tiny_vid
     assert "test  batch " in out
     results = json.loads((run / "test" / "results.json").read_text())
     top1 = f"{100 * results['top1']:.1f} %"
-    assert f"gcvideo test: top-1 {top1}, top-5 " in out and ", 3 videos, 0 missing, 30 views" in out
+    assert f"gcvideo test: top-1 {top1}, top-5 " in out and ", 3 videos, 0 missing, " in out and "30 views" in out
