@@ -116,7 +116,7 @@ def check_fits(path: str | Path, model_hparams: Mapping[str, Any], *, option: st
                if saved.get(key) is not None and _normal(key, saved[key]) != _normal(key, wanted[key])]
     if differs:
         raise UserError(f"{option} {path} holds {describe(saved)} but the config builds {describe(wanted)} "
-                        f"({', '.join(differs)} differ): give a checkpoint of this config, or the config it "
+                        f"(different {', '.join(differs)}): give a checkpoint of this config, or the config it "
                         f"was trained with")
     saved_names, wanted_names = saved.get("class_names"), model_hparams.get("class_names")
     if saved_names and wanted_names and list(saved_names) != list(wanted_names):
