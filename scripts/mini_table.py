@@ -121,7 +121,7 @@ def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace,
               "--data.init_args.train_flip=false", "--trainer.log_every_n_steps=1"]
     if test_list is not None:
         common.append(f"--data.init_args.test_list={test_list}")
-    schedule = [f"--trainer.max_epochs={args.epochs}", f"--model.lr_scheduler.init_args.max_epochs={args.epochs}",
+    schedule = [f"--trainer.max_epochs={args.epochs}",  # also the schedule's length
                 f"--model.lr_scheduler.init_args.warmup_epochs={min(1, args.epochs - 1)}"]
     results, timing = run / "test" / "results.json", run / "fit_seconds.json"
     if args.keep_finished and results.is_file():

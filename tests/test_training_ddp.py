@@ -44,6 +44,7 @@ def _test_run(data, run, devices: int) -> tuple[dict, str, Counter, list[str]]:
             *TINY_VIDEO_OVERRIDES, f"--data.init_args.root={data}", "--data.init_args.batch_size=1",
             "--data.init_args.test_clips=5", "--data.init_args.test_crops=3", "--data.init_args.test_crop=24",
             f"--trainer.devices={devices}", f"--trainer.strategy={'ddp' if devices > 1 else 'auto'}",
+            "--random_weights=true",  # seeded, untrained: the views' bookkeeping is what is compared
             *run_dir_args(run)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT),
            "DECODES": str(run / "decodes.txt"), "BAD_LOG": str(run / "bad.log")}

@@ -1,5 +1,5 @@
-"""The LightningModule: train, validate and test any row of GCNet's tables (PAPER.md, "Recipe" and
-"Test protocol"; SlowFast arXiv 1812.03982, Sec. 4-5).
+"""The LightningModule: train, validate and test any row of GCNet's tables (arXiv 1904.11492, Sec. 5)
+with the SlowFast recipe and test protocol (arXiv 1812.03982, Sec. 4 "Training" and "Inference").
 
 The network is a ``gcvideo.models`` preset given by plain values (so checkpoints load with
 ``torch.load(weights_only=True)``); the optimizer and LR scheduler come from LightningCLI as callables.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
+from gcvideo.errors import UserError
 from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
 
@@ -112,11 +114,26 @@ class Classifier(L.LightningModule):
             fmt = torch.channels_last_3d if self.model.is_video else torch.channels_last
             self.model.to(memory_format=fmt)
 
+    def load_initial_weights(self, *, strict: bool = False) -> None:
+        """Apply ``init_from`` now rather than in ``setup`` (once).
+
+        Args:
+            strict: every weight must come from the file (evaluation), else UserError.
+        """
+        if not self._initialised:
+            init_from(self.model, self.hparams.init_from, inflate=self.hparams.inflate, strict=strict)
+            self._initialised = True
+
+    def skip_initial_weights(self) -> None:
+        """The weights come from a checkpoint restored after ``setup``: ``init_from`` is not applied."""
+        self._initialised = True
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
+        self._set_run_length(scheduler)
         if not hasattr(scheduler, "set_steps_per_epoch"):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
         epochs = self.trainer.max_epochs
@@ -125,6 +142,29 @@ class Classifier(L.LightningModule):
             scheduler.set_steps_per_epoch(max(1, round(total / epochs)))
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def _set_run_length(self, scheduler: Any) -> None:
+        """A schedule over the whole run (``WarmupCosineLR``) takes its length from ``trainer.max_epochs``."""
+        if not hasattr(scheduler, "set_max_epochs"):
+            return
+        if self.trainer.fast_dev_run:  # a one-batch smoke test (max_epochs forced to 1): the rates do not matter
+            if scheduler.max_epochs is None:
+                scheduler.set_max_epochs(scheduler.warmup_epochs + 1)
+            return
+        scheduler.set_max_epochs(self.trainer.max_epochs)
+
+    def check_schedule(self, max_epochs: int | None) -> None:
+        """Raise UserError now if the LR scheduler does not fit a run of ``max_epochs`` epochs.
+
+        The command line calls this before the trainer starts data workers or DDP processes, where
+        ``configure_optimizers`` would fail only after they started.
+        """
+        if self.scheduler_factory is None:
+            return
+        probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        scheduler = self.scheduler_factory(probe)
+        if hasattr(scheduler, "set_max_epochs"):
+            scheduler.set_max_epochs(max_epochs)
 
     # --- helpers ----------------------------------------------------------------------------------
     def _inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -256,9 +296,14 @@ def load_classifier(path: str, *, map_location: str | torch.device = "cpu") -> C
 
     ``init_from`` is not re-applied (it only runs in ``setup``): the checkpoint's weights are used.
     """
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
-        raise ValueError(f"{path}: not a gcvideo training checkpoint (no hyper_parameters / state_dict)")
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
+        raise UserError(f"{path}: not a PyTorch checkpoint ({str(error).splitlines()[0][:120]})") from error
+    if not isinstance(ckpt, dict) or "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
+        raise UserError(f"{path}: not a gcvideo training checkpoint (no hyper_parameters / state_dict)")
     hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
     module = Classifier(**hparams)
     module.load_state_dict(ckpt["state_dict"], strict=True)
