@@ -26,7 +26,7 @@ def test_num_classes_without_setup(tiny_dataset):  # noqa: F811
 
 @pytest.mark.parametrize("stage,size", [("train", 20), ("val", 20), ("test", 24)])
 def test_item_shapes_and_dtypes(dm, stage, size):
-    batch = next(iter(getattr(dm, f"{stage}_dataloader")()))
+    batch = dm.on_after_batch_transfer(next(iter(getattr(dm, f"{stage}_dataloader")())), 0)  # uint8 train -> float
     n = min(4, len(getattr(dm, f"{stage}_dataset")))
     assert batch["video"].shape == (n, 3, 4, size, size) and batch["video"].dtype == torch.float32
     assert batch["label"].dtype == torch.int64 and batch["video_index"].dtype == torch.int64

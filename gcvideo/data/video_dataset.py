@@ -8,6 +8,14 @@
   An unreadable video gives items with ``valid=False`` and a zero ``video`` of the right shape.
 A window longer than the video repeats the video's last frame (indices are clamped, as PySlowFast does);
 use ``gcvideo data check --min-frames`` to drop such videos instead.
+
+Output stage (issue 9): ``output="float"`` gives normalised float32 clips (C, T, H, W); ``output="uint8"``
+gives the same clips as uint8 (C, T, H, W), 4x fewer bytes to collate and copy, to be normalised where
+they are used (``gcvideo.data.transforms.normalize_batch``, on the GPU in ``KineticsDataModule``).
+``clips_per_video=k`` (train only, opt-in) cuts k independent random windows, each with its own spatial
+augmentation, from one decoding pass over the video (windows that overlap or share a keyframe are
+decoded once): a train item then has ``video`` (k, C, T, H, W) and ``label``, ``video_index``, ``valid``
+of shape (k,); ``flatten_clips`` collates such items into an ordinary batch of clips.
 """
 
 from __future__ import annotations
@@ -18,12 +26,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from gcvideo.data.annotations import VideoRecord
 from gcvideo.data.decoding import DecodeError, check_backend, decode_frames
-from gcvideo.data.transforms import (KINETICS_MEAN, KINETICS_STD, MODES, frames_to_video, long_side_crop,
-                                     normalize, resize_short_side, short_side_range, spatial_transform)
+from gcvideo.data.transforms import (KINETICS_MEAN, KINETICS_STD, MODES, OUTPUTS, frames_to_video, long_side_crop,
+                                     normalize, resize_short_side, short_side_range, spatial_transform, to_uint8_clip)
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +51,22 @@ class VideoDataset(Dataset):
         short_side: an int, or a (lo, hi) range jittered in train.
         clips, crops: test views per video (val and train use one).
         flip: random horizontal flip in train mode (off for mirror-image classes).
+        output: "float" (normalised float32) or "uint8" (normalise later, e.g. on the GPU).
+        clips_per_video: train clips cut from one decoding pass (see the module docstring).
     """
 
     def __init__(self, records: Sequence[VideoRecord], mode: str, *, frames: int = 8, stride: int = 8,
                  short_side: int | Sequence[int] = 256, crop: int = 224, clips: int = 10, crops: int = 3,
                  decoder: str = "decord", mean: Sequence[float] = KINETICS_MEAN,
                  std: Sequence[float] = KINETICS_STD, seed: int = 0, max_replacements: int = 20,
-                 flip: bool = True) -> None:
+                 flip: bool = True, output: str = "float", clips_per_video: int = 1) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; valid: {', '.join(OUTPUTS)}")
+        if clips_per_video < 1 or (clips_per_video > 1 and mode != "train"):
+            raise ValueError(f"clips_per_video must be >= 1, and 1 outside training; got {clips_per_video} ({mode})")
+        self.output, self.clips_per_video = output, clips_per_video
         if frames < 1 or stride < 1 or crop < 1 or clips < 1 or crops < 1:
             raise ValueError("frames, stride, crop, clips and crops must be >= 1")
         self.records = list(records)
@@ -103,13 +118,20 @@ class VideoDataset(Dataset):
         if path in self.bad_videos:  # known bad in this process: the other 29 test views need no second try
             raise DecodeError(path, self.bad_videos[path], "failed before")
         if self.mode != "test":
-            frames = decode_frames(path, self._indices(clip_index), self.decoder)
-            return normalize(self.spatial(frames_to_video(frames)), self.mean, self.std)
+            window = self._indices(clip_index)  # a new random window at every call in train mode
+            windows = lambda n: np.concatenate([window(n) for _ in range(self.clips_per_video)])  # noqa: E731
+            frames = decode_frames(path, windows, self.decoder)
+            clips = [self._output(self.spatial(frames_to_video(clip))) for clip in frames.split(self.frames)]
+            return clips[0] if self.clips_per_video == 1 else torch.stack(clips)
         key = (video_index, clip_index)
         if self._cache is None or self._cache[0] != key:  # the crops of one window share one decode+resize
             frames = decode_frames(path, self._indices(clip_index), self.decoder)
             self._cache = key, resize_short_side(frames_to_video(frames), self.short_side[0])
         return normalize(long_side_crop(self._cache[1], self.crop, crop_index, self.crops), self.mean, self.std)
+
+    def _output(self, video: torch.Tensor) -> torch.Tensor:
+        """The output stage: uint8 (T, C, H, W) -> (C, T, H, W), normalised float32 or uint8."""
+        return normalize(video, self.mean, self.std) if self.output == "float" else to_uint8_clip(video)
 
     def _item(self, video_index: int, clip_index: int, crop_index: int, video: torch.Tensor | None) -> dict:
         item = {"video": video if video is not None else torch.zeros(3, self.frames, self.crop, self.crop),
@@ -135,12 +157,22 @@ class VideoDataset(Dataset):
         rng = np.random.default_rng((self.seed, index))
         for _ in range(self.max_replacements + 1):
             try:
-                return self._item(video_index, 0, 0, self._clip(video_index, 0, 0))
+                if self.clips_per_video == 1:
+                    return self._item(video_index, 0, 0, self._clip(video_index, 0, 0))
+                clips = self._clip(video_index, 0, 0)  # (k, C, T, H, W): k clips of one video
+                item = self._item(video_index, 0, 0, clips[0])
+                return {"video": clips, **{key: value.expand(len(clips)).clone() for key, value in item.items()
+                                           if key != "video"}}
             except DecodeError as e:
                 self._note_bad(e)
                 video_index = int(rng.integers(self.num_videos))
         raise RuntimeError(f"{self.max_replacements + 1} unreadable videos in a row from item {index}: "
                            f"run `gcvideo data check` and train on the clean list")
+
+
+def flatten_clips(items: list[dict]) -> dict:
+    """Collate train items of ``clips_per_video`` clips each into one batch of clips (B * k, ...)."""
+    return {key: value.flatten(0, 1) for key, value in default_collate(items).items()}
 
 
 class VideoFilesDataset(VideoDataset):
