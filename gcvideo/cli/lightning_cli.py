@@ -24,6 +24,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from gcvideo.training.module import Classifier, describe_data
 from gcvideo.training.prediction import PredictionWriter
+from gcvideo.training.throughput import TrainThroughput
 
 
 def checkpoint_dir(default_root_dir: str | None) -> str:
@@ -42,6 +43,7 @@ class GCVideoCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True})
         parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=checkpoint_dir)
         parser.add_lightning_class_args(PredictionWriter, "prediction")
+        parser.add_lightning_class_args(TrainThroughput, "throughput")  # clips/s and data wait (--throughput.*)
 
 
 def run_lightning_cli(argv: list[str]) -> None:
