@@ -5,7 +5,8 @@ but a decoder can only start at a keyframe: on YouTube-style files (H.264, one k
 720p and larger) it decodes ~125 frames before the window on average, each at 720p costing ~9x a
 340x256 frame. Training never needs more than the largest jittered short side (320). This re-encodes
 every video once to a short side of ``short_side`` (never upscaling), one keyframe every ``gop``
-frames, H.264 yuv420p without audio, keeping each frame's timestamp (so frame counts, frame rates and
+frames, H.264 yuv420p tuned for fast decoding (x264 ``veryfast``, ``tune=fastdecode``: CAVLC and no
+deblocking, ~1.35x faster to decode for ~0.5 dB PSNR and ~13% more bytes at CRF 23) without audio, keeping each frame's timestamp (so frame counts, frame rates and
 times stay those of the source) and turning rotated videos upright (the display matrix is applied to
 the pixels, so the copy needs no rotation handling).
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import shutil
 import time
@@ -33,6 +35,8 @@ from tqdm import tqdm
 
 from gcvideo.data.annotations import VIDEO_EXTENSIONS
 from gcvideo.errors import UserError
+
+log = logging.getLogger(__name__)
 
 MP4_EXTENSIONS: tuple[str, ...] = (".mp4", ".m4v", ".mov")
 STAMP = "prepare.json"
@@ -58,7 +62,7 @@ def _upright(frame, rotation: int):
 
 
 def prepare_video(src: str | os.PathLike, dst: str | os.PathLike, *, short_side: int = 320, gop: int = 32,
-                  crf: int = 23, preset: str = "veryfast", tune: str = "") -> int:
+                  crf: int = 23, preset: str = "veryfast", tune: str = "fastdecode") -> int:
     """Re-encode one video (see the module docstring); returns the frames written. Raises on failure."""
     import av
 
@@ -112,7 +116,7 @@ def _prepare_one(job: tuple[str, str, dict]) -> tuple[str, str, float]:
 
 
 def prepare_dataset(root: str | os.PathLike, out: str | os.PathLike, *, short_side: int = 320, gop: int = 32,
-                    crf: int = 23, preset: str = "veryfast", tune: str = "", workers: int | None = None,
+                    crf: int = 23, preset: str = "veryfast", tune: str = "fastdecode", workers: int | None = None,
                     progress: bool = True) -> dict:
     """Re-encode every video under ``root`` into the same tree under ``out``; returns a summary.
 
@@ -159,7 +163,8 @@ def prepare_dataset(root: str | os.PathLike, out: str | os.PathLike, *, short_si
         for src, error, _ in (map if workers == 1 else pool.map)(_prepare_one, jobs):
             if error:
                 failed.append((src, error))
-                bar.write(f"could not re-encode {src} (copied unchanged): {error}")
+                message = f"could not re-encode {src} (copied unchanged): {error}"
+                bar.write(message) if progress else log.warning(message)
             bar.update()
     seconds = time.perf_counter() - start
     failed_list = out / "prepare_failed.csv"
