@@ -13,6 +13,7 @@ fewer pixels.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import torch
@@ -119,10 +120,16 @@ def to_uint8_clip(video: torch.Tensor) -> torch.Tensor:
     return video.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()
 
 
+@functools.lru_cache(maxsize=16)
+def _channel_stats(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    # made once per device: building a CUDA tensor from a list waits for the GPU's queued work, every step
+    m = torch.tensor(mean, dtype=torch.float32).mul_(255).view(-1, 1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).mul_(255).view(-1, 1, 1, 1)
+    return m.to(device), s.to(device)
+
+
 def normalize_batch(video: torch.Tensor, mean: Sequence[float] = KINETICS_MEAN,
                     std: Sequence[float] = KINETICS_STD) -> torch.Tensor:
     """uint8 clips (..., C, T, H, W) -> normalised float32 on the same device (the same maths as ``normalize``)."""
-    shape = (-1, 1, 1, 1)
-    m = torch.tensor(mean, dtype=torch.float32, device=video.device).mul_(255).view(shape)
-    s = torch.tensor(std, dtype=torch.float32, device=video.device).mul_(255).view(shape)
+    m, s = _channel_stats(tuple(float(v) for v in mean), tuple(float(v) for v in std), video.device)
     return video.float().sub_(m).div_(s)
