@@ -26,7 +26,7 @@ def add_parsers(sub) -> None:
     bench.add_argument("--mode", choices=("pipelines", "training"), default="pipelines",
                        help="pipelines: train/val clips per backend against pytorchvideo (default); training: what one "
                             "DataLoader worker delivers, today's pipeline next to each speed-up lever and their "
-                            "combinations (issue 9)")
+                            "combinations")
     bench.add_argument("--split", default=None, help="split to read (default: val for pipelines, train for training)")
     bench.add_argument("--clips", type=int, default=None,
                        help="clips timed per pipeline (default: 20 for pipelines, 48 for training)")
