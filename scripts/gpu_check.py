@@ -107,8 +107,8 @@ def fit_metrics(run_dir: Path) -> dict:
     last = {}
     for row in csv.DictReader(files[-1].open()):
         if row.get("throughput/clips_per_s"):
-            last = {"clips_per_s": float(row["throughput/clips_per_s"]), "data_wait": float(row["throughput/data_wait"]),
-                    "step": int(row["step"])}
+            last = {"clips_per_s": float(row["throughput/clips_per_s"]),
+                    "data_wait": float(row["throughput/data_wait"]), "step": int(row["step"])}
     return last
 
 
@@ -217,7 +217,9 @@ def format_table(result: dict) -> str:
              f"batch {result['batch']}, {result['workers']} workers, {result['steps']} fit steps "
              f"({result['skipped_steps']} skipped); 340x256 Kinetics-like files, GOP 250",
              f"{'row':<16}{'model-only':>11}{'fit':>8}{'wait':>7}{'fit/model':>10}  pipeline"]
-    num = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
+    def num(value, spec: str) -> str:
+        return format(value, spec) if isinstance(value, (int, float)) else "-".rjust(int(spec.split(".")[0]))
+
     for r in result["rows"]:
         lines.append(f"{r['row']:<16}{num(r['model_only_clips_per_s'], '11.1f')}{num(r['fit_clips_per_s'], '8.1f')}"
                      f"{num(r['data_wait'], '7.0%')}{num(r.get('fit_vs_model_only'), '10.0%')}  {r['pipeline']}"

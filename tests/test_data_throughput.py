@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import default_collate
 from torchvision.transforms.v2 import functional as F
 
-from data_fixtures import TINY, ramp_video, tiny_dataset  # noqa: F401
+from data_fixtures import ramp_video, tiny_dataset  # noqa: F401
 from gcvideo.data import KineticsDataModule, VideoDataset, VideoRecord
 from gcvideo.data import decoding
 from gcvideo.data.kinetics_like import render_frames, write_kinetics_like_dataset, write_kinetics_like_mp4
@@ -227,7 +227,8 @@ def test_prepare_turns_rotated_videos_upright(tmp_path):
     run = lambda *a: subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *a], check=True)  # noqa: E731
     run("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "1", "-c:v", "libx264", str(tmp_path / "up.mp4"))
     run("-i", str(tmp_path / "up.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(tmp_path / "rot.mp4"))
-    run("-i", str(tmp_path / "rot.mp4"), "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(tmp_path / "player.mp4"))
+    run("-i", str(tmp_path / "rot.mp4"), "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p",
+        str(tmp_path / "player.mp4"))
     prepare_video(tmp_path / "rot.mp4", tmp_path / "prepared.mp4", short_side=64, crf=0)
     prepared, player = all_frames(tmp_path / "prepared.mp4"), all_frames(tmp_path / "player.mp4")
     assert prepared.shape == player.shape == (10, 64, 48, 3)  # as ffmpeg's player turns it
@@ -266,3 +267,31 @@ def test_bench_training_mode_reports_every_lever(tiny_dataset, tmp_path):  # noq
     assert any("uint8" in n for n in names) and any("pyav_fast" in n for n in names)
     assert any("prepared" in n for n in names) and result["prepare"]["seconds_per_video"] > 0
     assert all(r["clips_per_s"] > 0 for r in result["rows"])
+
+
+def test_gpu_check_helpers(tiny_dataset, tmp_path):  # noqa: F811
+    import importlib.util
+    from pathlib import Path
+
+    from gcvideo.data.annotations import load_class_names, resolve_split
+
+    spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).parents[1] / "scripts" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    root = tmp_path / "data"
+    shutil.copytree(tiny_dataset, root)
+    before, _, _ = resolve_split(root, "train", load_class_names(root))
+    gpu_check.list_each_video(root, 3)
+    gpu_check.list_each_video(root, 3)  # again: the same list, not 9 copies
+    after, _, _ = resolve_split(root, "train", load_class_names(root))
+    assert len(after) == 3 * len(before) and [r.path for r in after[:len(before)]] == [r.path for r in before]
+    assert all(Path(r.path).stat().st_ino == Path(before[i % len(before)].path).stat().st_ino
+               for i, r in enumerate(after))  # hard links: no bytes copied
+    result = {"machine": {"gpu": "H100", "cpu_cores": 16, "torch": "2"}, "batch": 16, "workers": 14, "steps": 100,
+              "skipped_steps": 20, "rows": [
+                  {"row": "slow_r50_gc5", "pipeline": "today", "model_only_clips_per_s": 290.0,
+                   "fit_clips_per_s": 118.0, "data_wait": 0.55, "fit_vs_model_only": 118 / 290, "status": "ok"},
+                  {"row": "slow_r50", "pipeline": "fast", "model_only_clips_per_s": None,
+                   "fit_clips_per_s": None, "data_wait": None, "status": "timeout"}]}
+    table = gpu_check.format_table(result)
+    assert "  118.0    55%       41%  today" in table and "[timeout]" in table

@@ -84,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
 
         s = prepare_dataset(args.root, args.out, short_side=args.short_side, gop=args.gop, crf=args.crf,
                             preset=args.preset, tune=args.tune, workers=args.workers)
+        failed = f"copied unchanged, listed in {s['failed_list']}" if s["failed"] else "none"
+        speed = f"; {s['seconds_per_video']:.2f} s per video with {s['workers']} workers" if s["done"] else ""
         print(f"{s['out']}: {s['videos']} videos, {s['done']} re-encoded now, {s['skipped']} already there, "
-              f"{s['failed']} failed (copied unchanged{': ' + s['failed_list'] if s['failed'] else ''}); "
-              f"{s['seconds_per_video']:.2f} s per video with {s['workers']} workers")
+              f"{s['failed']} failed ({failed}){speed}")
         return 0
     if args.mode == "training":
         from gcvideo.data.bench_workers import bench_training, format_training

@@ -2,8 +2,9 @@
 
 Measured in one process with one thread (what one DataLoader worker does): the train and val pipelines
 with each backend (normalised float32 clips, one clip per decoded video; ``--mode training`` in
-``gcvideo.data.bench_workers`` measures the training pipeline's speed-ups), a floor (PyAV decoding the same val frames, no transforms), and pytorchvideo's
-``EncodedVideo`` (PyAV) cutting the same centre clip followed by the same resize/crop/normalisation.
+``gcvideo.data.bench_workers`` measures the training pipeline's speed-ups), a floor (PyAV decoding the
+same val frames, no transforms), and pytorchvideo's ``EncodedVideo`` (PyAV) cutting the same centre clip
+followed by the same resize/crop/normalisation.
 """
 
 from __future__ import annotations

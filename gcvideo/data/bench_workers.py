@@ -62,7 +62,8 @@ def training_rows(clips_per_video: int, prepared: bool) -> list[PipelineRow]:
     rows.append(PipelineRow(f"all, clips_per_video={k}", clips_per_video=k, **best))
     if prepared:
         rows.append(PipelineRow("all on prepared files (recipe default)", prepared=True, **best))
-        rows.append(PipelineRow(f"all on prepared files, clips_per_video={k}", prepared=True, clips_per_video=k, **best))
+        rows.append(PipelineRow(f"all on prepared files, clips_per_video={k}", prepared=True, clips_per_video=k,
+                                **best))
     return rows
 
 
@@ -141,7 +142,7 @@ def format_training(result: dict) -> str:
               for r in result["rows"]]
     if "prepare" in result:
         p = result["prepare"]
-        lines.append(f"prepare (short side {p['short_side']}, GOP {p['gop']}): {p['seconds_per_video']:.2f} s per video "
-                     f"in one process")
+        lines.append(f"prepare (short side {p['short_side']}, GOP {p['gop']}): {p['seconds_per_video']:.2f} s per "
+                     f"video in one process")
     lines.append("clips/s: per second of the worker's CPU time (one core); wall: per second of elapsed time")
     return "\n".join(lines)

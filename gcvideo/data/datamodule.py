@@ -146,8 +146,9 @@ class KineticsDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Normalise uint8 clips where they arrived (the GPU): the one place uint8 batches become inputs."""
-        if isinstance(batch, dict) and isinstance(batch.get("video"), torch.Tensor) and batch["video"].dtype == torch.uint8:
-            batch = {**batch, "video": normalize_batch(batch["video"], self.mean, self.std)}
+        video = batch.get("video") if isinstance(batch, dict) else None
+        if isinstance(video, torch.Tensor) and video.dtype == torch.uint8:
+            batch = {**batch, "video": normalize_batch(video, self.mean, self.std)}
         return batch
 
     def val_dataloader(self) -> DataLoader:

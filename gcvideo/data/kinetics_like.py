@@ -58,7 +58,8 @@ def render_frames(seed: int, frames: int, height: int, width: int) -> np.ndarray
         frame = texture[y:y + height, x:x + width] + grain[t % len(grain)]
         for bx, by, vx, vy, r, colour in blobs:
             cx, cy = (bx + vx * t) % width, (by + vy * t) % height
-            y0, y1, x0, x1 = int(max(cy - r, 0)), int(min(cy + r + 1, height)), int(max(cx - r, 0)), int(min(cx + r + 1, width))
+            y0, y1 = int(max(cy - r, 0)), int(min(cy + r + 1, height))
+            x0, x1 = int(max(cx - r, 0)), int(min(cx + r + 1, width))
             yy, xx = np.ogrid[y0:y1, x0:x1]
             inside = ((xx - cx) ** 2 + (yy - cy) ** 2) <= r * r  # only the blob's bounding box
             box = frame[y0:y1, x0:x1]

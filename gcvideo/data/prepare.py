@@ -4,11 +4,11 @@ A clip of the Slow-only recipe (8 frames every 8th, SlowFast arXiv 1812.03982, S
 but a decoder can only start at a keyframe: on YouTube-style files (H.264, one keyframe every ~250 frames,
 720p and larger) it decodes ~125 frames before the window on average, each at 720p costing ~9x a
 340x256 frame. Training never needs more than the largest jittered short side (320). This re-encodes
-every video once to a short side of ``short_side`` (never upscaling), one keyframe every ``gop``
-frames, H.264 yuv420p tuned for fast decoding (x264 ``veryfast``, ``tune=fastdecode``: CAVLC and no
-deblocking, ~1.35x faster to decode for ~0.5 dB PSNR and ~13% more bytes at CRF 23) without audio, keeping each frame's timestamp (so frame counts, frame rates and
-times stay those of the source) and turning rotated videos upright (the display matrix is applied to
-the pixels, so the copy needs no rotation handling).
+every video once to a short side of ``short_side`` (never upscaling), one keyframe every ``gop`` frames,
+H.264 yuv420p tuned for fast decoding (x264 ``veryfast``, ``tune=fastdecode``: CAVLC and no deblocking,
+~1.35x faster to decode for ~0.5 dB PSNR and ~13% more bytes at CRF 23) without audio, keeping each
+frame's timestamp (so frame counts, frame rates and times stay those of the source) and turning rotated
+videos upright (the display matrix is applied to the pixels, so the copy needs no rotation handling).
 
 The output mirrors the input tree: each video file keeps its relative path and name (so annotation
 files and lists stay valid; ``.mp4/.m4v/.mov`` are written as MP4, other extensions as Matroska), and

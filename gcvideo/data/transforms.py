@@ -1,4 +1,4 @@
-"""Clip transforms of the Slow-only recipe (SlowFast arXiv 1812.03982, Sec. 4 "Training"; GCNet Sec. 5.2).
+"""Clip transforms of the Slow-only recipe (SlowFast arXiv 1812.03982, Sec. 4; as in GCNet's Kinetics experiments).
 
 Train: short side jittered in [lo, hi], random crop, horizontal flip. Val: short side, centre crop.
 Test: short side, one of ``crops`` crops spread along the long side. Resizing, cropping and flipping are

@@ -73,7 +73,8 @@ class TrainThroughput(L.Callback):
         self._step_start = time.perf_counter()
         self._wait = self._step_start - self._step_end if self._step_end is not None else -1.0
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
         self._step_end = self._now(trainer)
         self._seen_in_epoch += 1
         if self._wait < 0 or self._seen_in_epoch <= self.skip_steps:
