@@ -1,24 +1,37 @@
-"""Lightning data module of Kinetics-style video datasets (issue 3; PAPER.md "Slow-only ResNet-50").
+"""Lightning data module of Kinetics-style video datasets (issues 3 and 13): the Slow-only ResNet-50 input
+of GCNet's Kinetics experiments (arXiv 1904.11492; the recipe of SlowFast arXiv 1812.03982, Sec. 4-5).
 
 The same module reads a real Kinetics-400 copy and the embedded synthetic dataset (``gcvideo synth``):
 both have ``annotations/<split>.csv`` in the official layout. ``list_suffix=".clean"`` (or explicit
 ``train_list``/``val_list``/``test_list``) points it at the lists written by ``gcvideo data check``.
+The videos of a split live in a ``VideoTable`` (numpy columns: DataLoader workers share it without
+copying); unreadable videos are logged once per run with a total over all processes (``BadVideoLog``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable, Sequence
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
-from gcvideo.data.annotations import DEFAULT_PATH_PATTERN, FORMATS, load_class_names, resolve_split
+from gcvideo.data.annotations import DEFAULT_PATH_PATTERN, FORMATS, VideoTable, load_class_names, resolve_split
+from gcvideo.data.bad_videos import BadVideoLog
 from gcvideo.data.decoding import check_backend
 from gcvideo.data.transforms import KINETICS_MEAN, KINETICS_STD, normalize_batch
 from gcvideo.data.video_dataset import VideoDataset, VideoFilesDataset, flatten_clips
 from gcvideo.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# What happens to an item whose video cannot be read, by trainer stage (for the bad-video log).
+_BAD_VIDEO_ACTIONS = {"train": "replaced by another video in training", "validate": "left out of validation",
+                      "sanity_check": "left out of validation", "test": "left out of the test (counted as missing)",
+                      "predict": "written with valid=false"}
 
 
 def make_loader(dataset: Dataset, batch_size: int, num_workers: int, *, shuffle: bool,
@@ -41,7 +54,8 @@ class KineticsDataModule(L.LightningDataModule):
         test_short_side, test_crop, test_clips, test_crops: the multi-view test (10 x 3 of 256).
         decoder: "decord" (falls back to PyAV per file) or "pyav".
         annotation_format: "auto", "kinetics", "list" or "folders" (``gcvideo.data.annotations``).
-        class_names_file: class list (default ``root/classnames.txt``, else the Kinetics-400 list).
+        class_names_file: class list (default ``root/classnames.txt``; without one, the Kinetics-400 list if
+            the labels are all Kinetics-400 classes, else an error saying the class list is missing).
         list_suffix: read ``annotations/<split><list_suffix>.csv`` (e.g. ".clean").
         predict_paths: video files for ``predict`` (test-style views, label -1).
         predict_clips, predict_crops: views per predicted video.
@@ -88,8 +102,11 @@ class KineticsDataModule(L.LightningDataModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self.train_flip = train_flip
         self.uint8_batches, self.clips_per_video = uint8_batches, clips_per_video
-        self._class_names = load_class_names(root, class_names_file)
+        self._class_names = load_class_names(root, class_names_file, splits=tuple(self.splits.values()),
+                                             list_files=tuple(self.lists.values()))
         self.train_dataset = self.val_dataset = self.test_dataset = self.predict_dataset = None
+        self.bad_videos = BadVideoLog()
+        self._bad_videos_epoch: int | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -99,12 +116,18 @@ class KineticsDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return len(self._class_names)
 
-    def records(self, stage: str) -> list:
-        """Annotated videos of "train", "val" or "test"."""
-        records, _, _ = resolve_split(self.root, self.splits[stage], self._class_names,
-                                      annotation_format=self.annotation_format, list_file=self.lists[stage],
-                                      list_suffix=self.list_suffix, path_pattern=self.path_pattern)
-        return records
+    def records(self, stage: str) -> VideoTable:
+        """Annotated videos of "train", "val" or "test" (a ``VideoTable``; ``list(...)`` gives records)."""
+        table, _, source = resolve_split(self.root, self.splits[stage], self._class_names,
+                                         annotation_format=self.annotation_format, list_file=self.lists[stage],
+                                         list_suffix=self.list_suffix, path_pattern=self.path_pattern)
+        found = table.columns.get("file_found")
+        if found is not None and not found.all() and rank_zero_only.rank == 0:
+            first = table.path(int((~found).argmax()))
+            log.warning("%s: %d of %d rows have no video file (with any video extension; e.g. %s); they count as "
+                        "unreadable: `gcvideo data check --root %s --split %s` writes a list without them",
+                        source, int((~found).sum()), len(table), first, self.root, self.splits[stage])
+        return table
 
     def _dataset(self, stage: str) -> VideoDataset:
         common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std)
@@ -130,6 +153,25 @@ class KineticsDataModule(L.LightningDataModule):
                 self.predict_paths, frames=self.frames, stride=self.stride, short_side=self.test_short_side,
                 crop=self.test_crop, clips=self.predict_clips, crops=self.predict_crops, decoder=self.decoder,
                 mean=self.mean, std=self.std)
+
+    # --- unreadable videos: once per run (gcvideo.data.bad_videos) ----------------------------------------
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Take the workers' failure reports out of the batch and log each new bad video once per run."""
+        if not isinstance(batch, dict):
+            return batch
+        trainer = self.trainer
+        stage = trainer.state.stage.value if trainer is not None and trainer.state.stage is not None else None
+        if trainer is not None and trainer.training and trainer.current_epoch != self._bad_videos_epoch:
+            if self._bad_videos_epoch is not None:  # every rank is at its first batch of a new epoch
+                self.bad_videos.sync(f"after epoch {self._bad_videos_epoch}")
+            self._bad_videos_epoch = trainer.current_epoch
+        self.bad_videos.note_batch(batch, _BAD_VIDEO_ACTIONS.get(stage, "left out"))
+        return batch
+
+    def teardown(self, stage: str) -> None:
+        """At the end of fit, validate, test and predict: the run's bad videos over all processes."""
+        self.bad_videos.sync(f"end of {getattr(stage, 'value', stage)}", final=True)  # stage: a TrainerFn
+        self._bad_videos_epoch = None
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
         if dataset is None:

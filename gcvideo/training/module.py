@@ -182,18 +182,18 @@ class Classifier(L.LightningModule):
         dataset = self._test_dataset()
         self.multiview = None
         if hasattr(dataset, "views_per_video") and hasattr(dataset, "num_videos"):
-            self.multiview = MultiViewAccuracy(dataset.num_videos, dataset.views_per_video, self.num_classes)
+            self.multiview = MultiViewAccuracy(dataset.num_videos, dataset.views_per_video, self.num_classes,
+                                               views_per_item=int(getattr(dataset, "views_per_item", 1)))
             self.multiview.to(self.device)
-            self._test_crops = int(getattr(dataset, "crops", 1))
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         if self.multiview is None or "clip_index" not in batch:
             self._clip_step(batch, "test", self.test_top1, self.test_top5)
             return
-        probs = self.model(self._inputs(batch)).float().softmax(dim=1)
-        view = batch["clip_index"] * self._test_crops + batch["crop_index"]
-        index = batch["video_index"] * self.multiview.views_per_video + view
-        self.multiview.update(probs, batch["label"], index, batch["valid"])
+        video = batch["video"]  # (B, crops, C, T, H, W): one test item is a window with all its crops
+        probs = self.model(self._inputs({"video": video.flatten(0, 1)})).float().softmax(dim=1)
+        index = batch["video_index"] * self.multiview.items_per_video + batch["clip_index"]
+        self.multiview.update(probs.view(*video.shape[:2], -1), batch["label"], index, batch["valid"])
 
     def on_test_epoch_end(self) -> None:
         if self.multiview is None:
@@ -233,14 +233,22 @@ class Classifier(L.LightningModule):
 
     # --- predict ---------------------------------------------------------------------------------
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        """Per view: probabilities and pooled backbone features (one forward; head = the classifier)."""
-        features = self.model.forward_features(self._inputs(batch)).float()
+        """Per view: probabilities and pooled backbone features (one forward; head = the classifier).
+
+        A video item of (B, crops, C, T, H, W) (a test window with its crops) gives B x crops views,
+        view ``clip_index * crops + k`` for crop k."""
+        x = batch["video"] if "video" in batch else batch["image"]
+        crops = x.shape[1] if x.ndim == 6 else 1
+        inputs = {"video": x.flatten(0, 1)} if x.ndim == 6 else batch
+        features = self.model.forward_features(self._inputs(inputs)).float()
         head = self.model.get_submodule(self.model.head_prefix.rstrip("."))
         probs = head(features.to(head.weight.dtype)).float().softmax(dim=1)
-        crops = int(getattr(self.trainer.predict_dataloaders.dataset, "crops", 1))
-        view = batch["clip_index"] * crops + batch["crop_index"] if "clip_index" in batch else batch["label"] * 0
-        return {"video_index": batch.get("video_index", batch.get("index")).cpu(), "view": view.cpu(),
-                "valid": batch["valid"].cpu(), "probs": probs.cpu(), "features": features.cpu()}
+        crop = torch.arange(crops, device=x.device)
+        first_view = batch["clip_index"] * crops if "clip_index" in batch else torch.zeros_like(batch["label"])
+        view = (first_view.unsqueeze(1) + crop).flatten()
+        per_view = lambda t: t.repeat_interleave(crops).cpu()  # noqa: E731
+        return {"video_index": per_view(batch.get("video_index", batch.get("index"))), "view": view.cpu(),
+                "valid": per_view(batch["valid"]), "probs": probs.cpu(), "features": features.cpu()}
 
 
 def load_classifier(path: str, *, map_location: str | torch.device = "cpu") -> Classifier:
