@@ -38,7 +38,7 @@ def test_a_root_without_class_list_says_so(tiny_dataset):  # noqa: F811
 @pytest.mark.parametrize("stage,shape", [("train", (3, 4, 20, 20)), ("val", (3, 4, 20, 20)),
                                          ("test", (3, 3, 4, 24, 24))])  # test: the 3 crops of a window
 def test_item_shapes_and_dtypes(dm, stage, shape):
-    batch = next(iter(getattr(dm, f"{stage}_dataloader")()))
+    batch = dm.on_after_batch_transfer(next(iter(getattr(dm, f"{stage}_dataloader")())), 0)  # uint8 train -> float
     n = min(4, len(getattr(dm, f"{stage}_dataset")))
     assert batch["video"].shape == (n, *shape) and batch["video"].dtype == torch.float32
     assert batch["label"].dtype == torch.int64 and batch["video_index"].dtype == torch.int64

@@ -44,6 +44,7 @@ from gcvideo.training.line_progress import LineProgressBar
 from gcvideo.training.module import Classifier, describe_data
 from gcvideo.training.prediction import PredictionWriter
 from gcvideo.training.run_folder import LAST, checkpoint_position, check_new_or_resumed, resolve_resume
+from gcvideo.training.throughput import TrainThroughput
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
@@ -92,6 +93,7 @@ class GCVideoCLI(LightningCLI):
         # the logs live in the run folder too (a config names the folder once)
         parser.link_arguments("trainer.default_root_dir", "trainer.logger.init_args.save_dir", compute_fn=run_folder)
         parser.add_lightning_class_args(PredictionWriter, "prediction")
+        parser.add_lightning_class_args(TrainThroughput, "throughput")  # clips/s and data wait (--throughput.*)
         parser.add_argument("--random_weights", type=bool, default=False,
                             help="validate/test/predict without trained weights, on purpose (a chance-level "
                                  "reference); otherwise --ckpt_path or --model.init_from must give the weights")

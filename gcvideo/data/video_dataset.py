@@ -13,6 +13,14 @@ Every item has a ``bad_videos`` string: "" or the videos that failed for it (``g
 which the data module logs once per run; the dataset itself does not log them (each worker would).
 A window longer than the video repeats the video's last frame (indices are clamped, as PySlowFast does);
 use ``gcvideo data check --min-frames`` to drop such videos instead.
+
+Output stage (issue 9): ``output="float"`` gives normalised float32 clips (C, T, H, W); ``output="uint8"``
+gives the same clips as uint8 (C, T, H, W), 4x fewer bytes to collate and copy, to be normalised where
+they are used (``gcvideo.data.transforms.normalize_batch``, on the GPU in ``KineticsDataModule``).
+``clips_per_video=k`` (train only, opt-in) cuts k independent random windows, each with its own spatial
+augmentation, from one decoding pass over the video (windows that overlap or share a keyframe are
+decoded once): a train item then has ``video`` (k, C, T, H, W) and ``label``, ``video_index``, ``valid``
+of shape (k,); ``flatten_clips`` collates such items into an ordinary batch of clips.
 The videos are held in a ``VideoTable`` (numpy columns), which DataLoader workers share without copying.
 """
 
@@ -24,12 +32,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from gcvideo.data.bad_videos import FAILURE_KEY, encode_failures
 from gcvideo.data.decoding import DecodeError, check_backend, decode_frames
-from gcvideo.data.transforms import (KINETICS_MEAN, KINETICS_STD, MODES, frames_to_video, long_side_crop,
-                                     normalize, resize_short_side, short_side_range, spatial_transform)
+from gcvideo.data.transforms import (KINETICS_MEAN, KINETICS_STD, MODES, OUTPUTS, frames_to_video, long_side_crop,
+                                     normalize, resize_short_side, short_side_range, spatial_transform, to_uint8_clip)
 from gcvideo.data.video_table import VideoRecord, VideoTable
 
 log = logging.getLogger(__name__)
@@ -51,15 +59,22 @@ class VideoDataset(Dataset):
         short_side: an int, or a (lo, hi) range jittered in train.
         clips, crops: test windows per video and crops per window (val and train use one).
         flip: random horizontal flip in train mode (off for mirror-image classes).
+        output: "float" (normalised float32) or "uint8" (normalise later, e.g. on the GPU).
+        clips_per_video: train clips cut from one decoding pass (see the module docstring).
     """
 
     def __init__(self, records: VideoTable | Sequence[VideoRecord], mode: str, *, frames: int = 8, stride: int = 8,
                  short_side: int | Sequence[int] = 256, crop: int = 224, clips: int = 10, crops: int = 3,
                  decoder: str = "decord", mean: Sequence[float] = KINETICS_MEAN,
                  std: Sequence[float] = KINETICS_STD, seed: int = 0, max_replacements: int = 20,
-                 flip: bool = True) -> None:
+                 flip: bool = True, output: str = "float", clips_per_video: int = 1) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; valid: {', '.join(OUTPUTS)}")
+        if clips_per_video < 1 or (clips_per_video > 1 and mode != "train"):
+            raise ValueError(f"clips_per_video must be >= 1, and 1 outside training; got {clips_per_video} ({mode})")
+        self.output, self.clips_per_video = output, clips_per_video
         if frames < 1 or stride < 1 or crop < 1 or clips < 1 or crops < 1:
             raise ValueError("frames, stride, crop, clips and crops must be >= 1")
         table = records if isinstance(records, VideoTable) else VideoTable.from_records(records)
@@ -121,16 +136,26 @@ class VideoDataset(Dataset):
         return error.path, reason
 
     def _clip(self, video_index: int, clip_index: int) -> torch.Tensor:
-        """Train/val: the normalised clip (C, T, H, W); test: the window's crops (crops, C, T, H, W)."""
+        """Train/val: the clip (C, T, H, W), or k clips (k, C, T, H, W); test: the window's crops
+        (crops, C, T, H, W)."""
         path = self.table.path(video_index)
         if path in self.bad_videos:  # known bad in this process: its other windows need no second try
             raise DecodeError(path, self.bad_videos[path])
-        frames = decode_frames(path, self._indices(clip_index), self.decoder)
+        select = self._indices(clip_index)
+        if self.clips_per_video > 1:  # train: a new random window at every call of the selector
+            one = select
+            select = lambda n: np.concatenate([one(n) for _ in range(self.clips_per_video)])  # noqa: E731
+        frames = decode_frames(path, select, self.decoder)
         if self.mode != "test":
-            return normalize(self.spatial(frames_to_video(frames)), self.mean, self.std)
+            clips = [self._output(self.spatial(frames_to_video(clip))) for clip in frames.split(self.frames)]
+            return clips[0] if self.clips_per_video == 1 else torch.stack(clips)
         window = resize_short_side(frames_to_video(frames), self.short_side[0])  # one resize for all crops
         return torch.stack([normalize(long_side_crop(window, self.crop, k, self.crops), self.mean, self.std)
                             for k in range(self.crops)])
+
+    def _output(self, video: torch.Tensor) -> torch.Tensor:
+        """The output stage: uint8 (T, C, H, W) -> (C, T, H, W), normalised float32 or uint8."""
+        return normalize(video, self.mean, self.std) if self.output == "float" else to_uint8_clip(video)
 
     def _item(self, video_index: int, clip_index: int, video: torch.Tensor | None,
               failures: Sequence[tuple[str, str]] = ()) -> dict:
@@ -159,12 +184,25 @@ class VideoDataset(Dataset):
         failures = []
         for _ in range(self.max_replacements + 1):
             try:
-                return self._item(video_index, 0, self._clip(video_index, 0), failures)
+                if self.clips_per_video == 1:
+                    return self._item(video_index, 0, self._clip(video_index, 0), failures)
+                clips = self._clip(video_index, 0)  # (k, C, T, H, W): k clips of one video
+                item = self._item(video_index, 0, clips[0], failures)
+                item = {key: value.expand(len(clips)).clone() if isinstance(value, torch.Tensor) else value
+                        for key, value in item.items() if key != "video"}  # label, video_index, valid per clip
+                return {**item, "video": clips}
             except DecodeError as e:
                 failures.append(self._note_bad(e))
                 video_index = int(rng.integers(self.num_videos))
         raise RuntimeError(f"{self.max_replacements + 1} unreadable videos in a row from item {index}: "
                            f"run `gcvideo data check` and train on the clean list")
+
+
+def flatten_clips(items: list[dict]) -> dict:
+    """Collate train items of ``clips_per_video`` clips each into one batch of clips (B * k, ...); the
+    per-video ``bad_videos`` strings stay one per item."""
+    return {key: value.flatten(0, 1) if isinstance(value, torch.Tensor) else value
+            for key, value in default_collate(items).items()}
 
 
 class VideoFilesDataset(VideoDataset):
