@@ -138,11 +138,11 @@ def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace,
 
 
 def training_clips_per_s(run: Path) -> float:
-    """Median of the logged ``train/clips_per_s`` (time between batch starts: data loading included)."""
+    """Median of the logged ``throughput/clips_per_s`` (``gcvideo.training.TrainThroughput``: data wait included)."""
     values = []
     for metrics in sorted(run.glob("logs/version_*/metrics.csv")):
         with open(metrics, newline="") as f:
-            values += [float(r["train/clips_per_s"]) for r in csv.DictReader(f) if r.get("train/clips_per_s")]
+            values += [float(r["throughput/clips_per_s"]) for r in csv.DictReader(f) if r.get("throughput/clips_per_s")]
     return statistics.median(values) if values else float("nan")
 
 

@@ -15,7 +15,6 @@ import csv
 import json
 import logging
 import pickle
-import time
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,6 @@ class Classifier(L.LightningModule):
         self.test_top5 = MulticlassAccuracy(self.num_classes, top_k=k, average="micro")
         self.multiview: MultiViewAccuracy | None = None
         self._initialised = init_from is None
-        self._last_batch_time: float | None = None
 
     # --- set-up -----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -177,16 +175,6 @@ class Classifier(L.LightningModule):
         return self.model(x)
 
     # --- training and validation ------------------------------------------------------------------
-    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        now = time.perf_counter()
-        if self._last_batch_time is not None:  # time between batch starts: data loading included
-            clips = len(batch["label"]) * self.trainer.world_size
-            self.log("train/clips_per_s", clips / (now - self._last_batch_time), on_step=True, on_epoch=False)
-        self._last_batch_time = now
-
-    def on_train_epoch_end(self) -> None:
-        self._last_batch_time = None  # validation time between epochs is not training throughput
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self.model(self._inputs(batch))
         labels = batch["label"]
