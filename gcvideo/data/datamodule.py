@@ -2,12 +2,15 @@
 
 The same module reads a real Kinetics-400 copy and the embedded synthetic dataset (``gcvideo synth``):
 both have ``annotations/<split>.csv`` in the official layout. ``list_suffix=".clean"`` (or explicit
-``train_list``/``val_list``/``test_list``) points it at the lists written by ``gcvideo data check``.
+``train_list``/``val_list``/``test_list``) points it at the lists written by ``gcvideo data check``; the
+manifest that command writes next to them (``<split>.manifest.csv``) is used when present.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import Sequence
 
 import lightning as L
@@ -16,8 +19,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from gcvideo.data.annotations import DEFAULT_PATH_PATTERN, FORMATS, load_class_names, resolve_split
 from gcvideo.data.decoding import check_backend
+from gcvideo.data.manifest import VideoInfoTable, manifest_path
 from gcvideo.data.transforms import KINETICS_MEAN, KINETICS_STD
 from gcvideo.data.video_dataset import VideoDataset, VideoFilesDataset
+
+log = logging.getLogger(__name__)
 
 
 def make_loader(dataset: Dataset, batch_size: int, num_workers: int, *, shuffle: bool) -> DataLoader:
@@ -37,7 +43,12 @@ class KineticsDataModule(L.LightningDataModule):
         train_short_side: (lo, hi) short-side jitter; train_crop: random crop size.
         val_short_side, val_crop: centre view of validation.
         test_short_side, test_crop, test_clips, test_crops: the multi-view test (10 x 3 of 256).
-        decoder: "decord" (falls back to PyAV per file) or "pyav".
+        decoder: "auto" (per file: decord where it reads the file right, else an exact backend), or one of
+            "decord", "torchcodec", "pyav", "pyav_sequential" for every file.
+        target_fps: sample clips by time at this rate (PySlowFast's TARGET_FPS: 30), so 8x8 covers the same
+            seconds at any frame rate; None samples by frame index.
+        manifest_dir: folder of the ``<split>.manifest.csv`` written by ``gcvideo data check --out``
+            (default: next to the list file, else ``root/annotations``; used when present).
         annotation_format: "auto", "kinetics", "list" or "folders" (``gcvideo.data.annotations``).
         class_names_file: class list (default ``root/classnames.txt``, else the Kinetics-400 list).
         list_suffix: read ``annotations/<split><list_suffix>.csv`` (e.g. ".clean").
@@ -49,13 +60,13 @@ class KineticsDataModule(L.LightningDataModule):
     def __init__(self, root: str, *, frames: int = 8, stride: int = 8, batch_size: int = 8, num_workers: int = 4,
                  train_crop: int = 224, train_short_side: tuple[int, int] = (256, 320), val_short_side: int = 256,
                  val_crop: int = 224, test_short_side: int = 256, test_crop: int = 256, test_clips: int = 10,
-                 test_crops: int = 3, decoder: str = "decord", annotation_format: str = "auto",
+                 test_crops: int = 3, decoder: str = "auto", annotation_format: str = "auto",
                  class_names_file: str | None = None, train_split: str = "train", val_split: str = "val",
                  test_split: str = "test", train_list: str | None = None, val_list: str | None = None,
                  test_list: str | None = None, list_suffix: str = "", path_pattern: str = DEFAULT_PATH_PATTERN,
                  predict_paths: list[str] | None = None, predict_clips: int = 1, predict_crops: int = 1,
                  mean: Sequence[float] = KINETICS_MEAN, std: Sequence[float] = KINETICS_STD, seed: int = 0,
-                 train_flip: bool = True) -> None:
+                 train_flip: bool = True, target_fps: float | None = 30.0, manifest_dir: str | None = None) -> None:
         super().__init__()
         if annotation_format not in FORMATS:
             raise ValueError(f"unknown annotation_format {annotation_format!r}; valid: {', '.join(FORMATS)}")
@@ -73,6 +84,7 @@ class KineticsDataModule(L.LightningDataModule):
         self.predict_paths, self.predict_clips, self.predict_crops = predict_paths, predict_clips, predict_crops
         self.mean, self.std = tuple(mean), tuple(std)
         self.train_flip = train_flip
+        self.target_fps, self.manifest_dir = target_fps, manifest_dir
         self._class_names = load_class_names(root, class_names_file)
         self.train_dataset = self.val_dataset = self.test_dataset = self.predict_dataset = None
 
@@ -91,14 +103,29 @@ class KineticsDataModule(L.LightningDataModule):
                                       list_suffix=self.list_suffix, path_pattern=self.path_pattern)
         return records
 
+    def video_infos(self, stage: str, video_paths: Sequence[str]) -> VideoInfoTable | None:
+        """The manifest rows of a stage's videos (``gcvideo data check``), or None without a manifest."""
+        split = self.splits[stage]
+        folders = [self.manifest_dir] if self.manifest_dir else []
+        folders += [Path(self.lists[stage]).parent] if self.lists[stage] else []
+        folders.append(Path(self.root) / "annotations")
+        found = next((manifest_path(d, split) for d in folders if manifest_path(d, split).is_file()), None)
+        if found is None:
+            return None
+        table = VideoInfoTable.from_manifest(found, self.root, video_paths)
+        log.info("%s: manifest %s covers %d of %d videos", stage, found, table.found, len(video_paths))
+        return table
+
     def _dataset(self, stage: str) -> VideoDataset:
-        common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std)
+        records = self.records(stage)
+        common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std,
+                      target_fps=self.target_fps, video_infos=self.video_infos(stage, [r.path for r in records]))
         if stage == "train":
-            return VideoDataset(self.records("train"), "train", short_side=self.train_short_side,
+            return VideoDataset(records, "train", short_side=self.train_short_side,
                                 crop=self.train_crop, seed=self.seed, flip=self.train_flip, **common)
         if stage == "val":
-            return VideoDataset(self.records("val"), "val", short_side=self.val_short_side, crop=self.val_crop, **common)
-        return VideoDataset(self.records("test"), "test", short_side=self.test_short_side, crop=self.test_crop,
+            return VideoDataset(records, "val", short_side=self.val_short_side, crop=self.val_crop, **common)
+        return VideoDataset(records, "test", short_side=self.test_short_side, crop=self.test_crop,
                             clips=self.test_clips, crops=self.test_crops, **common)
 
     def setup(self, stage: str | None = None) -> None:
@@ -112,7 +139,7 @@ class KineticsDataModule(L.LightningDataModule):
             self.predict_dataset = VideoFilesDataset(
                 self.predict_paths, frames=self.frames, stride=self.stride, short_side=self.test_short_side,
                 crop=self.test_crop, clips=self.predict_clips, crops=self.predict_crops, decoder=self.decoder,
-                mean=self.mean, std=self.std)
+                mean=self.mean, std=self.std, target_fps=self.target_fps)
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
         if dataset is None:
