@@ -7,11 +7,11 @@ frame a player shows, i.e. of an in-order decode with PyAV, which is the referen
 
 - ``decord``: seeks by frame number; fast, but wrong on mp4 edit lists, MPEG-4 part 2 with B-frames and
   HEVC open GOPs, and it ignores rotation (``gcvideo.data.probe`` keeps such files away from it).
-- ``torchcodec``: ``seek_mode="exact"`` scans the packets first, so frame numbers are exact; it applies
-  rotation itself (torchcodec >= 0.11). Optional: ``pip install gcvideo[exact]``.
 - ``pyav``: frame ``i`` is the ``i``-th presentation timestamp among the packets the player keeps; it seeks
   to the last keyframe at or before that timestamp and decodes forward to it, so the cost does not grow
-  with the position in the video.
+  with the position in the video, and skips the B-frames nothing needs on the way.
+- ``torchcodec``: ``seek_mode="exact"`` scans the packets first, so frame numbers are exact; it applies
+  rotation itself (torchcodec >= 0.11). Optional: ``pip install gcvideo[exact]``; not for avi files.
 - ``pyav_sequential``: decodes from the start in order (files whose timestamps cannot be seeked on).
 """
 
@@ -126,6 +126,9 @@ def decode_decord(path: str, select: FrameSelector, info: VideoInfo | None = Non
 def decode_torchcodec(path: str, select: FrameSelector, info: VideoInfo | None = None) -> torch.Tensor:
     from torchcodec.decoders import VideoDecoder
 
+    if path.lower().endswith(".avi"):  # it misplaces MPEG-4 part 2 B-frames there: let the next backend read it
+        raise RuntimeError("torchcodec is not used for avi files")
+
     decoder = VideoDecoder(path, seek_mode="exact", num_ffmpeg_threads=1, dimension_order="NHWC")
     first, n = _range(info, len(decoder))
     fps = info.fps if info is not None and info.checked else float(decoder.metadata.average_fps or 0)
@@ -148,11 +151,17 @@ def _open_video(path: str):
     return container, stream
 
 
-def _decoded(container, stream):
-    """Frames of ``stream`` from the current position, skipping packets that fail to decode."""
+def _decoded(container, stream, keep: set[int] | None = None):
+    """Frames of ``stream`` from the current position, skipping packets that fail to decode.
+
+    With ``keep`` (timestamps of the wanted frames), frames no other frame refers to are not decoded
+    unless wanted: B-frames are most of an H.264 stream, so seeking to a frame costs a fraction of it.
+    """
     import av
 
     for packet in container.demux(stream):
+        if keep is not None:
+            stream.codec_context.skip_frame = "DEFAULT" if packet.pts in keep else "NONREF"
         try:
             yield from packet.decode()
         except av.error.FFmpegError:  # a damaged packet: the decoder resynchronises at the next one
@@ -171,7 +180,8 @@ def _average_fps(stream, table: PacketTable | None) -> float:
     return 0.0
 
 
-def decode_pyav(path: str, select: FrameSelector, info: VideoInfo | None = None) -> torch.Tensor:
+def decode_pyav(path: str, select: FrameSelector, info: VideoInfo | None = None,
+                skip_unwanted: bool = True) -> torch.Tensor:
     """Seek to the keyframe before each wanted timestamp and decode forward to it (exact, flat cost)."""
     container, stream = _open_video(path)
     with container:
@@ -182,25 +192,37 @@ def decode_pyav(path: str, select: FrameSelector, info: VideoInfo | None = None)
         fps = info.fps if info is not None and info.checked else _average_fps(stream, table)
         indices = first + _selected(select, FrameCount(n, fps, table.times(first, n)))  # the timestamps are here
         unique, inverse = np.unique(indices, return_inverse=True)
-        found: dict[int, np.ndarray] = {}
-        frames, key, position = None, -1, None  # decoder state: frame iterator, keyframe seeked to, last pts
-        for target in table.pts[unique]:
-            target = int(target)
-            want_key = int(np.searchsorted(table.key_pts, target, side="right")) - 1
-            if frames is None or (want_key > key and (position is None or table.key_pts[want_key] > position)):
-                key = max(want_key, 0)
-                container.seek(int(table.key_seek[key]), stream=stream, backward=True)
-                frames = _decoded(container, stream)
-            for frame in frames:
-                position = frame.pts
-                if frame.pts is not None and frame.pts >= target:
-                    break
-            else:
-                frame = None
-            if frame is None or frame.pts != target:
-                raise FrameNotFound(f"no frame at timestamp {target} after seeking")
-            found[target] = _rgb(frame)
-        return _gather(np.stack([found[int(t)] for t in table.pts[unique]]), inverse)
+        targets = [int(t) for t in table.pts[unique]]
+        try:
+            found = _seek_and_decode(container, stream, table, targets, set(targets) if skip_unwanted else None)
+        except FrameNotFound:
+            if not skip_unwanted:
+                raise
+            # a container whose packet timestamps are not its frames' (e.g. packed B-frames): decode every frame
+            found = _seek_and_decode(container, stream, table, targets, None)
+        return _gather(np.stack([found[t] for t in targets]), inverse)
+
+
+def _seek_and_decode(container, stream, table: PacketTable, targets: list[int], keep: set[int] | None):
+    """Frames at the ascending timestamps ``targets``, seeking only when a later keyframe is closer."""
+    found: dict[int, np.ndarray] = {}
+    frames, key, position = None, -1, None  # decoder state: frame iterator, keyframe seeked to, last pts
+    for target in targets:
+        want_key = int(np.searchsorted(table.key_pts, target, side="right")) - 1
+        if frames is None or (want_key > key and (position is None or table.key_pts[want_key] > position)):
+            key = max(want_key, 0)
+            container.seek(int(table.key_seek[key]), stream=stream, backward=True)
+            frames = _decoded(container, stream, keep)
+        for frame in frames:
+            position = frame.pts
+            if frame.pts is not None and frame.pts >= target:
+                break
+        else:
+            frame = None
+        if frame is None or frame.pts != target:
+            raise FrameNotFound(f"no frame at timestamp {target} after seeking")
+        found[target] = _rgb(frame)
+    return found
 
 
 def decode_pyav_sequential(path: str, select: FrameSelector, info: VideoInfo | None = None) -> torch.Tensor:

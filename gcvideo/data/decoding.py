@@ -5,9 +5,9 @@ indices it needs (``count`` is a ``FrameCount``: an int, with frame times for sa
 them to the decodable frames, and returns only those frames, upright, as uint8 (T, H, W, 3).
 
 ``backend="auto"`` takes the backend of ``info`` (a manifest row of ``gcvideo data check``) or, without
-one, of a quick look at the header (``gcvideo.data.probe``): decord for the files it reads right, an exact
-backend for the others. A backend that fails on a file hands it to the next exact one (torchcodec, PyAV
-seeking, PyAV decoding from the start) before the file is declared bad. An explicit backend is used as
+one, of a quick look at the header (``gcvideo.data.probe``): decord for the files it reads right, PyAV
+seeking by timestamp for the others. A backend that fails on a file hands it to the next exact one (PyAV
+seeking, torchcodec where installed, PyAV decoding from the start) before the file is declared bad. An explicit backend is used as
 asked (decord still falls back on failure, as before).
 """
 

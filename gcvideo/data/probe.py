@@ -4,8 +4,8 @@ decord seeks by frame number through its own index, and that index is wrong for 
 it counts the frames an mp4 edit list hides (an ``ffmpeg -ss -c copy`` cut: 221 frames where a player
 shows 122), misplaces MPEG-4 part 2 B-frames (avi and mp4) and HEVC leading pictures of an open GOP,
 and it ignores rotation. ``probe_video`` sends those files, files of other codecs and variable frame
-rate files to an exact backend (torchcodec where installed, else PyAV); H.264 and VP8/VP9 files that
-show none of the signs stay on decord. ``gcvideo data check`` goes further: it compares each backend
+rate files to PyAV seeking by timestamp (exact, and by measurement no slower than decord or torchcodec);
+H.264 and VP8/VP9 files that show none of the signs stay on decord. ``gcvideo data check`` goes further: it compares each backend
 with an in-order decode and writes the verdict into the manifest.
 """
 
@@ -30,12 +30,6 @@ def torchcodec_available() -> bool:
     except Exception:  # noqa: BLE001  (ImportError, or RuntimeError when the FFmpeg libraries are missing)
         return False
     return True
-
-
-def exact_backend(container_format: str) -> str:
-    """The exact backend for a file: torchcodec where installed (not for avi, whose B-frames it
-    misplaces), else PyAV seeking by timestamp."""
-    return "torchcodec" if torchcodec_available() and "avi" not in container_format else "pyav"
 
 
 def timing_doubts(frames: int, duration: float, fps: float, base_fps: float, edit_cut: bool) -> list[str]:
@@ -79,4 +73,4 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     doubts = decord_doubts(codec, rotation, timing)
     return VideoInfo(frames=frames or int(round(duration * fps)), fps=fps, duration=duration, width=width,
                      height=height, rotation=rotation, codec=codec,
-                     backend=exact_backend(fmt) if doubts else "decord", vfr=bool(timing))
+                     backend="pyav" if doubts else "decord", vfr=bool(timing))

@@ -2,7 +2,7 @@
 
 The reference is PyAV decoding every packet in order (a damaged packet is skipped, as a player does).
 It gives the frames that decode, their timestamps, the rotation and the decodable range: the longest
-run of consecutive frames that all decode. Each candidate backend (decord, torchcodec, PyAV seeking) is
+run of consecutive frames that all decode. Each candidate backend (decord, PyAV seeking, torchcodec) is
 then asked for about 30 frames of that range (spread over the video and around its keyframes, where
 seeking goes wrong) and compared with the reference; the first that returns every one of them right is
 the file's backend. If none does, PyAV decoding from the start (the reference itself) is.
@@ -17,7 +17,7 @@ import numpy as np
 from gcvideo.data.backends import DECODERS, PacketTable, _decoded, _open_video, packet_table, upright
 from gcvideo.data.decoding import DecodeError, existing_file
 from gcvideo.data.manifest import ManifestRow, file_stamp
-from gcvideo.data.probe import exact_backend
+from gcvideo.data.probe import torchcodec_available
 from gcvideo.data.video_info import VideoInfo
 
 THUMBNAIL = (24, 32)  # rows, columns of the block means two decodes of one frame are compared on
@@ -85,8 +85,8 @@ def _compare(got: np.ndarray, reference: dict[int, np.ndarray], positions: np.nd
 def _backends_to_try(backends: Sequence[str] | None, container_format: str) -> list[str]:
     if backends is not None:
         return list(backends)
-    exact = exact_backend(container_format)
-    return ["decord", *(["torchcodec"] if exact == "torchcodec" else []), "pyav"]
+    tried_last = ["torchcodec"] if torchcodec_available() and "avi" not in container_format else []
+    return ["decord", "pyav", *tried_last]
 
 
 def _reference(path: str, table: PacketTable | None, wanted: set[int]):
