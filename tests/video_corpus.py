@@ -124,7 +124,8 @@ def build_corpus(out: str | Path) -> dict[str, CorpusFile]:
     # the layout as downloaded: a phone's rotation metadata (ffmpeg 5.1 writes rotate=90 as a display
     # matrix that turns the picture 90 degrees counter-clockwise, as ffmpeg and torchcodec show it)
     _encode(out / "upright.mp4", 40, SIZE, "30", X264 + ["-g", "25"])
-    _ffmpeg("-i", str(out / "upright.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(add("rotated90.mp4", rotation=90)))
+    _ffmpeg("-i", str(out / "upright.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+            str(add("rotated90.mp4", rotation=90)))
     # an edit-list cut from a longer download, as Kinetics clips are cut from YouTube videos
     _encode(out / "long.mp4", 240, SIZE, "30", X264 + ["-g", "90"], extra=["-movflags", "+faststart"])
     _ffmpeg("-ss", "3.3", "-t", "2", "-i", str(out / "long.mp4"), "-c", "copy", str(add("editlist_cut.mp4")))
@@ -167,6 +168,40 @@ def reference_frames(path: str | Path) -> list[tuple[float, int, tuple[int, ...]
 def painted(frames: np.ndarray, rotation: int) -> list[int]:
     """Painted indices of decoded (T, H, W, 3) frames shown turned by ``rotation`` degrees counter-clockwise."""
     return [read_index(np.rot90(f, -int(round(rotation / 90)) % 4)) for f in np.asarray(frames)]
+
+
+def wrong_frames(path: str | Path, rotation: int, backend: str, seed: int = 0, views: int = 6) -> int:
+    """Wrong frames (or of a wrong shape) among random sets of 8 indices decoded with ``backend``, against
+    an in-order decode."""
+    from gcvideo.data.decoding import decode_frames
+
+    reference = reference_frames(path)
+    rng = np.random.default_rng(seed)
+    wrong = 0
+    for _ in range(views):
+        wanted = np.sort(rng.choice(len(reference), size=min(8, len(reference)), replace=False))
+        frames = decode_frames(path, lambda count: wanted, backend).numpy()
+        wrong += sum(frame.shape != reference[i][2] for frame, i in zip(frames, wanted))
+        wrong += sum(p != reference[i][1] for p, i in zip(painted(frames, rotation), wanted))
+    return wrong
+
+
+def shown_as_ffmpeg_shows(turned: str | Path, shown: np.ndarray, backend: str) -> bool:
+    """Whether ``backend`` decodes the first frames of ``turned`` exactly as ``shown``."""
+    from gcvideo.data.decoding import decode_frames
+
+    frames = decode_frames(turned, lambda count: np.arange(len(shown)), backend).numpy()
+    return bool(np.array_equal(frames, shown))
+
+
+def in_own_process(function, *args):
+    """``function(*args)`` in a fresh Python process. torchcodec loads the system FFmpeg libraries, and once
+    they are in a process, PyAV's bundled x264 encodes differently there (the synthetic-data tests compare
+    encodes): torchcodec is tested away from the test session's process."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
 
 
 _BUILT: dict[str, dict[str, CorpusFile]] = {}

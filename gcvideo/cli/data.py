@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--timeout", type=float, default=60.0, help="seconds per video before it counts as bad "
                                                                    "(its process is killed; default: 60)")
     check.add_argument("--backends", nargs="+", default=None, choices=("decord", "torchcodec", "pyav"),
-                       help="backends to try in order for each video's manifest entry (default: decord, pyav, "
-                            "torchcodec if installed); PyAV decoding from the start is the last resort")
+                       help="backends to try in order for each video's manifest entry (default: decord pyav; "
+                            "torchcodec only if named); PyAV decoding from the start is the last resort")
     check.add_argument("--min-frames", type=int, default=1, help="videos with fewer decodable frames go to the "
                                                                  "bad list (default: 1)")
     check.add_argument("--class-names-file", default=None, help="class list, one name per line (default: "
@@ -79,8 +79,8 @@ def _check(args: argparse.Namespace) -> int:
         print(f"gcvideo data check: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the videos checked so far are in the manifest; run the same command again "
-              f"to check the rest", flush=True)
+        print("\ninterrupted: the videos checked so far are in the manifest; run the same command again "
+              "to check the rest", flush=True)
         return 130
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["reasons"].items())) or "none"
     backends = ", ".join(f"{k} {v}" for k, v in sorted(summary["backends"].items())) or "none"

@@ -6,7 +6,7 @@ returns those frames upright (rotation applied) as uint8 (T, H, W, 3). Frame ``i
 frame a player shows, i.e. of an in-order decode with PyAV, which is the reference:
 
 - ``decord``: seeks by frame number; fast, but wrong on mp4 edit lists, MPEG-4 part 2 with B-frames and
-  HEVC open GOPs, and it ignores rotation (``gcvideo.data.probe`` keeps such files away from it).
+  HEVC open GOPs, and it fails on rotated videos (``gcvideo.data.probe`` keeps such files away from it).
 - ``pyav``: frame ``i`` is the ``i``-th presentation timestamp among the packets the player keeps; it seeks
   to the last keyframe at or before that timestamp and decodes forward to it, so the cost does not grow
   with the position in the video, and skips the B-frames nothing needs on the way.
@@ -110,6 +110,8 @@ def _vfr_times(path: str, first: int, frames: int) -> np.ndarray | None:
 def decode_decord(path: str, select: FrameSelector, info: VideoInfo | None = None) -> torch.Tensor:
     import decord
 
+    if info is not None and info.rotation:  # decord 0.6 turns square pictures and fails on the others
+        raise RuntimeError(f"decord does not read rotated videos right ({info.rotation} degrees)")
     reader = decord.VideoReader(path, num_threads=1, ctx=decord.cpu(0))
     first, n = _range(info, len(reader))
     fps = info.fps if info is not None and info.checked else reader.get_avg_fps()
@@ -120,7 +122,7 @@ def decode_decord(path: str, select: FrameSelector, info: VideoInfo | None = Non
     indices = first + _selected(select, FrameCount(n, fps, times))
     unique, inverse = np.unique(indices, return_inverse=True)  # decord seeks in order, once per frame
     frames = reader.get_batch(unique.tolist()).asnumpy()  # (U, H, W, 3) uint8
-    return _gather(upright(frames, info.rotation if info is not None else 0), inverse)
+    return _gather(frames, inverse)
 
 
 def decode_torchcodec(path: str, select: FrameSelector, info: VideoInfo | None = None) -> torch.Tensor:

@@ -7,8 +7,8 @@ them to the decodable frames, and returns only those frames, upright, as uint8 (
 ``backend="auto"`` takes the backend of ``info`` (a manifest row of ``gcvideo data check``) or, without
 one, of a quick look at the header (``gcvideo.data.probe``): decord for the files it reads right, PyAV
 seeking by timestamp for the others. A backend that fails on a file hands it to the next exact one (PyAV
-seeking, torchcodec where installed, PyAV decoding from the start) before the file is declared bad. An explicit backend is used as
-asked (decord still falls back on failure, as before).
+seeking, then PyAV decoding from the start) before the file is declared bad. An explicit backend is used
+as asked (and falls back the same way on failure); torchcodec only runs when asked for.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 
 from gcvideo.data.backends import DECODERS, FrameSelector
 from gcvideo.data.probe import probe_video, torchcodec_available
-from gcvideo.data.video_info import BACKENDS, EXACT_BACKENDS, VideoInfo
+from gcvideo.data.video_info import EXACT_BACKENDS, VideoInfo
 from gcvideo.errors import UserError
 
 DECODER_CHOICES: tuple[str, ...] = ("auto", "decord", "pyav", "torchcodec", "pyav_sequential")

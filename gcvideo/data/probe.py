@@ -1,17 +1,18 @@
 """A quick look at a video's header (no decoding) and the backend that reads it right (issue 12).
 
-decord seeks by frame number through its own index, and that index is wrong for some common files:
-it counts the frames an mp4 edit list hides (an ``ffmpeg -ss -c copy`` cut: 221 frames where a player
-shows 122), misplaces MPEG-4 part 2 B-frames (avi and mp4) and HEVC leading pictures of an open GOP,
-and it ignores rotation. ``probe_video`` sends those files, files of other codecs and variable frame
-rate files to PyAV seeking by timestamp (exact, and by measurement no slower than decord or torchcodec);
-H.264 and VP8/VP9 files that show none of the signs stay on decord. ``gcvideo data check`` goes further: it compares each backend
-with an in-order decode and writes the verdict into the manifest.
+decord seeks by frame number through its own index, and that index is wrong for some common files: it
+counts the frames an mp4 edit list hides (an ``ffmpeg -ss -c copy`` cut: 221 frames where a player shows
+122), misplaces MPEG-4 part 2 B-frames (avi and mp4) and HEVC leading pictures of an open GOP, and it
+mishandles rotation. ``probe_video`` sends those files, files of other codecs and variable frame rate
+files to PyAV seeking by timestamp (exact, and by measurement no slower than decord or torchcodec); H.264
+and VP8/VP9 files that show none of the signs stay on decord. ``gcvideo data check`` goes further: it
+compares each backend with an in-order decode and writes the verdict into the manifest.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 
 from gcvideo.data.mp4_header import read_track_header
@@ -24,12 +25,9 @@ MP4_EXTENSIONS = (".mp4", ".m4v", ".mov", ".3gp")
 
 @functools.lru_cache(maxsize=None)
 def torchcodec_available() -> bool:
-    """Whether torchcodec imports and finds the FFmpeg libraries (``pip install gcvideo[exact]``)."""
-    try:
-        from torchcodec.decoders import VideoDecoder  # noqa: F401
-    except Exception:  # noqa: BLE001  (ImportError, or RuntimeError when the FFmpeg libraries are missing)
-        return False
-    return True
+    """Whether torchcodec is installed (``pip install gcvideo[exact]``). Found, not imported: importing it
+    loads the system FFmpeg libraries into the process, which only a run that asks for it should do."""
+    return importlib.util.find_spec("torchcodec") is not None
 
 
 def timing_doubts(frames: int, duration: float, fps: float, base_fps: float, edit_cut: bool) -> list[str]:

@@ -2,7 +2,7 @@
 
 The reference is PyAV decoding every packet in order (a damaged packet is skipped, as a player does).
 It gives the frames that decode, their timestamps, the rotation and the decodable range: the longest
-run of consecutive frames that all decode. Each candidate backend (decord, PyAV seeking, torchcodec) is
+run of consecutive frames that all decode. Each candidate backend (decord, PyAV seeking; torchcodec if asked) is
 then asked for about 30 frames of that range (spread over the video and around its keyframes, where
 seeking goes wrong) and compared with the reference; the first that returns every one of them right is
 the file's backend. If none does, PyAV decoding from the start (the reference itself) is.
@@ -10,6 +10,7 @@ the file's backend. If none does, PyAV decoding from the start (the reference it
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -17,10 +18,16 @@ import numpy as np
 from gcvideo.data.backends import DECODERS, PacketTable, _decoded, _open_video, packet_table, upright
 from gcvideo.data.decoding import DecodeError, existing_file
 from gcvideo.data.manifest import ManifestRow, file_stamp
-from gcvideo.data.probe import torchcodec_available
 from gcvideo.data.video_info import VideoInfo
 
-THUMBNAIL = (24, 32)  # rows, columns of the block means two decodes of one frame are compared on
+THUMBNAIL = (24, 32)
+CHECKED_BACKENDS = ("decord", "pyav")  # tried in this order; torchcodec only when asked for  # rows, columns of the block means two decodes of one frame are compared on
+
+
+def short_error(error: Exception) -> str:
+    """``Type: message`` on one line, without the time and source location decord puts in front."""
+    text = re.sub(r"\[[\d:]+\] \S+:\d+: ", "", str(error)).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:120] if text else ''}"
 
 
 def thumbnail(frame: np.ndarray) -> np.ndarray:
@@ -82,13 +89,6 @@ def _compare(got: np.ndarray, reference: dict[int, np.ndarray], positions: np.nd
     return wrong
 
 
-def _backends_to_try(backends: Sequence[str] | None, container_format: str) -> list[str]:
-    if backends is not None:
-        return list(backends)
-    tried_last = ["torchcodec"] if torchcodec_available() and "avi" not in container_format else []
-    return ["decord", "pyav", *tried_last]
-
-
 def _reference(path: str, table: PacketTable | None, wanted: set[int]):
     """In-order decode: (decoded timestamps, thumbnails by timestamp, shown shape, rotation, damaged packets)."""
     container, stream = _open_video(path)
@@ -116,7 +116,7 @@ def scan_video(path: str, relative_path: str, backends: Sequence[str] | None = N
         container, stream = _open_video(path)
         with container:
             table = packet_table(container, stream)
-            codec, fmt = stream.codec_context.name, container.format.name
+            codec = stream.codec_context.name
             stream_rate = float(stream.average_rate or 0)
             width, height = stream.codec_context.width, stream.codec_context.height
             row.container_frames = int(stream.frames or (len(table.pts) if table is not None else 0))
@@ -124,7 +124,7 @@ def scan_video(path: str, relative_path: str, backends: Sequence[str] | None = N
         row.reason = e.reason
         return row
     except Exception as e:  # noqa: BLE001  (PyAV raises many types for unreadable files)
-        row.reason = f"undecodable: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+        row.reason = f"undecodable: {short_error(e)}"
         return row
     estimate = len(table.pts) if table is not None else row.container_frames
     keys = np.searchsorted(table.pts, table.key_pts) if table is not None else np.zeros(0, np.int64)
@@ -163,10 +163,10 @@ def scan_video(path: str, relative_path: str, backends: Sequence[str] | None = N
     info = dict(frames=length, fps=fps, duration=duration, width=width, height=height, rotation=rotation,
                 codec=codec, vfr=vfr, checked=True)
     doubts = []
-    for backend in _backends_to_try(backends, fmt) if table is not None else []:
+    for backend in (backends or CHECKED_BACKENDS) if table is not None else []:
         candidate = VideoInfo(first_frame=first_index, backend=backend, **info)
         if backend == "decord" and (row.status != "ok" or rotation):
-            doubts.append(f"decord: {'rotation ignored' if rotation else 'damaged file'}")
+            doubts.append(f"decord: {'rotated video' if rotation else 'damaged file'}")
             continue
         try:
             if backend == "decord":
@@ -178,7 +178,7 @@ def scan_video(path: str, relative_path: str, backends: Sequence[str] | None = N
                     continue
             got = DECODERS[backend](path, lambda count: positions, candidate).numpy()
         except Exception as e:  # noqa: BLE001
-            doubts.append(f"{backend}: {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}")
+            doubts.append(f"{backend}: {short_error(e)}")
             continue
         wrong = _compare(got, reference, positions, shape)
         if wrong == 0:

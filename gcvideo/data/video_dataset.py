@@ -25,9 +25,9 @@ from torch.utils.data import Dataset
 from gcvideo.data.annotations import VideoRecord
 from gcvideo.data.clip_sampling import clip_indices, sampling_length, window_start
 from gcvideo.data.decoding import DecodeError, check_backend, decode_frames
-from gcvideo.data.video_info import VideoInfo
 from gcvideo.data.transforms import (KINETICS_MEAN, KINETICS_STD, MODES, frames_to_video, long_side_crop,
                                      normalize, resize_short_side, short_side_range, spatial_transform)
+from gcvideo.data.video_info import VideoInfo
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 # "decord": fast seeking, wrong on some files (gcvideo.data.probe says which); "pyav": seeking by timestamp,
-# exact; "torchcodec": exact seeking (optional, `pip install gcvideo[exact]`); "pyav_sequential": decoding
-# from the start (files whose timestamps cannot be seeked on). EXACT_BACKENDS is the fallback order, by
-# measured cost (scripts/bench_decode.py: PyAV skipping unneeded B-frames costs less CPU than torchcodec).
+# exact; "torchcodec": exact seeking (optional, `pip install gcvideo[exact]`, used only when asked for: it
+# loads the system FFmpeg libraries next to the bundled ones); "pyav_sequential": decoding from the start
+# (files whose timestamps cannot be seeked on). EXACT_BACKENDS is the fallback order after a failure.
 BACKENDS: tuple[str, ...] = ("decord", "torchcodec", "pyav", "pyav_sequential")
-EXACT_BACKENDS: tuple[str, ...] = ("pyav", "torchcodec", "pyav_sequential")
+EXACT_BACKENDS: tuple[str, ...] = ("pyav", "pyav_sequential")
 
 
 @dataclass(frozen=True)
