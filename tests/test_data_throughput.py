@@ -1,4 +1,4 @@
-"""The training input pipeline's speed-ups (issue 9, item 2): exact seeking decoder, crop before resize,
+"""The training input pipeline's speed-ups (issue 9, item 2): exact PyAV seeking that skips unneeded frames, crop before resize,
 uint8 batches normalised on the device, several clips per decoding pass, prepared copies, benchmark videos."""
 
 import json
@@ -17,7 +17,7 @@ from gcvideo.data import KineticsDataModule, VideoDataset, VideoRecord
 from gcvideo.data import decoding
 from gcvideo.data.kinetics_like import render_frames, write_kinetics_like_dataset, write_kinetics_like_mp4
 from gcvideo.data.prepare import output_size, prepare_dataset, prepare_video
-from gcvideo.data.seek_decode import decode_pyav_seek
+from gcvideo.data.backends import FrameNotFound, decode_pyav
 from gcvideo.data.synth import write_mp4
 from gcvideo.data.transforms import ScaleJitterCrop, normalize, normalize_batch, spatial_transform
 from gcvideo.data.video_dataset import flatten_clips
@@ -71,7 +71,7 @@ def test_seek_decoder_is_exact_on_youtube_like_h264(youtube_like):
     rng = np.random.default_rng(0)
     for trial in range(12):
         indices = windows(rng, 60, 1 + trial % 3)
-        got = decode_pyav_seek(str(youtube_like), lambda n: indices).numpy()
+        got = decode_pyav(str(youtube_like), lambda n: indices).numpy()
         np.testing.assert_array_equal(got, reference[np.clip(indices, 0, 59)])
 
 
@@ -86,7 +86,7 @@ def test_skipping_non_reference_frames_decodes_fewer_frames(youtube_like, monkey
             return frames
 
         monkeypatch.setattr(av.codec.context.CodecContext, "decode", counting)
-        a = decode_pyav_seek(str(youtube_like), lambda n: np.array([20, 23]), skip_nonref=skip)
+        a = decode_pyav(str(youtube_like), lambda n: np.array([20, 23]), skip_unwanted=skip)
         monkeypatch.undo()
         np.testing.assert_array_equal(a.numpy(), all_frames(youtube_like)[[20, 23]])
     assert decoded[True] < decoded[False] <= 25  # from keyframe 0 to frame 23 (and one reorder delay)
@@ -100,16 +100,16 @@ def test_seek_decoder_is_exact_where_decord_is_not(ffmpeg_files, name):
     rng = np.random.default_rng(1)
     for _ in range(6):
         indices = windows(rng, len(reference), 2, frames=4)
-        got = decode_pyav_seek(str(path), lambda n: indices).numpy()
+        got = decode_pyav(str(path), lambda n: indices).numpy()
         np.testing.assert_array_equal(got, reference[np.clip(indices, 0, len(reference) - 1)])
 
 
 @needs_ffmpeg
-def test_pyav_fast_falls_back_to_decoding_from_the_start(ffmpeg_files):
+def test_pyav_seeking_falls_back_to_decoding_from_the_start(ffmpeg_files):
     path = ffmpeg_files / "raw.h264"
-    with pytest.raises(ValueError, match="timestamp"):
-        decode_pyav_seek(str(path), lambda n: np.arange(2))
-    frames = decoding.decode_frames(path, lambda n: np.array([0, 7]), "pyav_fast")
+    with pytest.raises(FrameNotFound, match="timestamps"):
+        decode_pyav(str(path), lambda n: np.arange(2))
+    frames = decoding.decode_frames(path, lambda n: np.array([0, 7]), "auto")
     np.testing.assert_array_equal(frames.numpy(), all_frames(path)[[0, 7]])
 
 
@@ -176,7 +176,7 @@ def test_datamodule_batches_count_clips_and_normalise_on_transfer(tiny_dataset):
     small = dict(frames=4, stride=2, train_short_side=(24, 28), train_crop=20, num_workers=0, batch_size=4)
     with pytest.raises(UserError, match="multiple of data.clips_per_video"):
         KineticsDataModule(str(tiny_dataset), clips_per_video=3, **small)
-    dm = KineticsDataModule(str(tiny_dataset), clips_per_video=2, decoder="pyav_fast", **small)
+    dm = KineticsDataModule(str(tiny_dataset), clips_per_video=2, decoder="auto", **small)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["video"].shape == (4, 3, 4, 20, 20) and batch["video"].dtype == torch.uint8
@@ -264,7 +264,7 @@ def test_bench_training_mode_reports_every_lever(tiny_dataset, tmp_path):  # noq
     result = json.loads(out.read_text())
     names = [r["name"] for r in result["rows"]]
     assert names[0].startswith("today") and result["rows"][0]["vs_today"] == 1.0
-    assert any("uint8" in n for n in names) and any("pyav_fast" in n for n in names)
+    assert any("uint8" in n for n in names) and any("PyAV seeking" in n for n in names)
     assert any("prepared" in n for n in names) and result["prepare"]["seconds_per_video"] > 0
     assert all(r["clips_per_s"] > 0 for r in result["rows"])
 

@@ -64,7 +64,7 @@ def bench(root: str, split: str = "val", clips: int = 20, *, frames: int = 8, st
     resize = v2.Compose([v2.Resize(val_short_side, antialias=True), v2.CenterCrop(val_crop)])
     results["pytorchvideo EncodedVideo(pyav) val clip + same transforms"] = _rate(
         lambda i: _pytorchvideo_clip(paths[i], frames, stride, resize), clips)
-    for decoder in ("decord", "pyav", "pyav_fast"):
+    for decoder in ("decord", "auto"):
         for mode in ("val", "train"):
             ds = VideoDataset(records, mode, frames=frames, stride=stride, decoder=decoder,
                               short_side=train_short_side if mode == "train" else val_short_side,

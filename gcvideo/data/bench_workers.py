@@ -7,7 +7,7 @@ and together:
 
 - ``uint8``: clips leave the worker as uint8, normalised on the GPU (``KineticsDataModule.uint8_batches``);
 - ``crop first``: the train crop is cut before resizing (``transforms.ScaleJitterCrop``);
-- ``pyav_fast``: exact seeking that skips unneeded non-reference frames (``data.decoder: pyav_fast``);
+- ``PyAV seeking``: exact seeking by timestamp that skips unneeded non-reference frames (``data.decoder: auto``);
 - ``clips_per_video=k``: k random windows from one decoding pass (``data.clips_per_video``, opt-in);
 - ``prepared``: the same videos after ``gcvideo data prepare`` (short side 320, one keyframe every 32 frames).
 
@@ -50,11 +50,11 @@ class PipelineRow:
 def training_rows(clips_per_video: int, prepared: bool) -> list[PipelineRow]:
     """Today, each lever alone, and the combinations (recipe default: one clip per decoding pass)."""
     k = clips_per_video
-    best = dict(decoder="pyav_fast", output="uint8", crop_first=True)
+    best = dict(decoder="auto", output="uint8", crop_first=True)
     rows = [PipelineRow("today: decord, resize then crop, float32 clips"),
             PipelineRow("lever: uint8 clips (normalised on the GPU)", output="uint8"),
             PipelineRow("lever: crop before resize", crop_first=True),
-            PipelineRow("lever: pyav_fast decoder", decoder="pyav_fast"),
+            PipelineRow("lever: PyAV seeking (decoder auto)", decoder="auto"),
             PipelineRow(f"lever: clips_per_video={k}", clips_per_video=k)]
     if prepared:
         rows.append(PipelineRow("lever: prepared files", prepared=True))

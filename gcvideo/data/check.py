@@ -1,10 +1,12 @@
-"""``gcvideo data check``: decode every listed video in a child process with a timeout (issue 3).
+"""``gcvideo data check``: every listed video checked in parallel, into a resumable manifest (issues 3, 12, 13).
 
-decord can hang on files that over-report their frame count, so each video is decoded by a worker
-process that is killed (and replaced) when it runs past the timeout. Results: ``annotations/<split>.clean.csv``
-(same format as the source for Kinetics CSVs, else ``path label`` lines relative to the root) and
-``annotations/<split>.bad.csv`` with the reason; point the data module at the clean list with
-``list_suffix=".clean"``.
+Each video is decoded in order by a child process (``gcvideo.data.scan``), which is killed and replaced
+when it runs past the timeout (decoders can hang on damaged files). Rows go to
+``OUT/<split>.manifest.csv`` as they arrive, flushed one by one: an interrupted run keeps what it did,
+and a rerun checks only the videos without a row (or whose file changed since). At the end come
+``OUT/<split>.clean.csv`` (same format as the source for Kinetics CSVs, else ``path label`` lines) and
+``OUT/<split>.bad.csv`` with the reasons. ``OUT`` is ``root/annotations`` unless ``--out`` says
+otherwise (for read-only datasets). Datasets read the manifest found next to their list.
 """
 
 from __future__ import annotations
@@ -12,43 +14,59 @@ from __future__ import annotations
 import csv
 import multiprocessing as mp
 import os
+import signal
+import tempfile
 import time
 from collections import Counter
 from multiprocessing.connection import wait
 from pathlib import Path
+from typing import Sequence
 
 from tqdm import tqdm
 
 from gcvideo.data.annotations import KINETICS_HEADER, load_class_names, resolve_split
+from gcvideo.data.manifest import ManifestRow, ManifestWriter, file_stamp, manifest_path, read_rows
+from gcvideo.errors import UserError
 
 
-def _worker(conn, backend: str, min_frames: int) -> None:
-    from gcvideo.data.decoding import DecodeError, count_frames
+def default_workers() -> int:
+    """All the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _worker(conn, backends: Sequence[str] | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops the workers
+    from gcvideo.data.scan import scan_video
 
     while True:
         task = conn.recv()
         if task is None:
             return
-        index, path = task
+        index, path, relative = task
         try:
-            n = count_frames(path, backend)
-            reason = "" if n >= min_frames else f"too short: {n} < {min_frames} frames"
-        except DecodeError as e:
-            reason = f"{e.reason}: {e.detail}" if e.detail else e.reason
-        except Exception as e:  # noqa: BLE001  (anything else is also a bad file, not a crash)
-            reason = f"error: {type(e).__name__}: {e}"
-        conn.send((index, reason))
+            row = scan_video(path, relative, backends)
+        except Exception as e:  # noqa: BLE001  (anything else is also a bad file, not a crash of the run)
+            row = ManifestRow(relative, "bad", f"error: {type(e).__name__}: {e}", size=file_stamp(path)[0])
+        conn.send((index, row))
 
 
 class _Pool:
-    def __init__(self, workers: int, backend: str, min_frames: int) -> None:
-        self.ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        self.args = backend, min_frames
+    """Worker processes fed one video at a time; one past the timeout or dead is replaced."""
+
+    def __init__(self, workers: int, backends: Sequence[str] | None) -> None:
+        # not "fork": a child forked from a process whose torch/FFmpeg thread pools are running can hang in
+        # them; a fork server that imported the decoders before any work starts workers quickly and clean
+        if "forkserver" in mp.get_all_start_methods():
+            self.ctx = mp.get_context("forkserver")
+            self.ctx.set_forkserver_preload(["gcvideo.data.scan"])
+        else:
+            self.ctx = mp.get_context("spawn")
+        self.backends = backends
         self.slots = [self._start() for _ in range(workers)]
 
     def _start(self) -> dict:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker, args=(child, *self.args), daemon=True)
+        proc = self.ctx.Process(target=_worker, args=(child, self.backends), daemon=True)
         proc.start()
         child.close()
         return {"proc": proc, "conn": parent, "task": None, "since": 0.0}
@@ -59,79 +77,157 @@ class _Pool:
         self.slots[i]["conn"].close()
         self.slots[i] = self._start()
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
         for slot in self.slots:
-            if slot["task"] is None:
+            if slot["task"] is None and not kill:
                 slot["conn"].send(None)
             else:
                 slot["proc"].kill()
             slot["proc"].join(timeout=5)
 
 
-def check_videos(paths: list[str], *, workers: int = 2, timeout: float = 60.0, backend: str = "decord",
-                 min_frames: int = 1, progress: bool = True) -> list[str]:
-    """Reason each video is bad ("" when it decodes fully with at least ``min_frames`` frames)."""
-    reasons: list[str | None] = [None] * len(paths)
-    pool = _Pool(max(1, min(workers, len(paths) or 1)), backend, min_frames)
-    todo = list(range(len(paths)))[::-1]
-    bar = tqdm(total=len(paths), desc="checking videos", unit="video", disable=not progress)
+def check_videos(jobs: Sequence[tuple[str, str]], writer: ManifestWriter | None = None, *, workers: int = 2,
+                 timeout: float = 60.0, backends: Sequence[str] | None = None, progress: bool = True,
+                 done_before: int = 0) -> list[ManifestRow]:
+    """Manifest rows of ``jobs`` ((path, relative path) pairs), each written to ``writer`` as it arrives."""
+    rows: list[ManifestRow | None] = [None] * len(jobs)
+    pool = _Pool(max(1, min(workers, len(jobs) or 1)), backends)
+    todo = list(range(len(jobs)))[::-1]
+    bar = tqdm(total=len(jobs) + done_before, initial=done_before, desc="checking videos", unit="video",
+               disable=not progress, dynamic_ncols=True)
+    bad = 0
+
+    def finish(index: int, row: ManifestRow) -> None:
+        nonlocal bad
+        rows[index] = row
+        if writer is not None:
+            writer.write(row)
+        bad += row.status == "bad"
+        bar.update()
+        bar.set_postfix(bad=bad, refresh=False)
+
+    interrupted = True
     try:
         while todo or any(s["task"] is not None for s in pool.slots):
             for slot in pool.slots:
                 if slot["task"] is None and todo:
                     slot["task"], slot["since"] = todo.pop(), time.monotonic()
-                    slot["conn"].send((slot["task"], paths[slot["task"]]))
+                    slot["conn"].send((slot["task"], *jobs[slot["task"]]))
             busy = [s["conn"] for s in pool.slots if s["task"] is not None]
             for conn in wait(busy, timeout=0.1):
                 slot = next(s for s in pool.slots if s["conn"] is conn)
+                index = slot["task"]
                 try:
-                    index, reason = conn.recv()
+                    _, row = conn.recv()
                 except EOFError:  # the worker died (e.g. a crash inside a decoder)
-                    index, reason = slot["task"], "crashed the decoder"
+                    path, relative = jobs[index]
+                    row = ManifestRow(relative, "bad", "crashed: the decoder died", size=file_stamp(path)[0],
+                                      mtime=file_stamp(path)[1])
                     pool.restart(pool.slots.index(slot))
-                reasons[index] = reason
                 slot["task"] = None  # (after a restart, the slot is a fresh idle worker already)
-                bar.update()
+                finish(index, row)
             for i, slot in enumerate(pool.slots):
                 if slot["task"] is not None and time.monotonic() - slot["since"] > timeout:
-                    reasons[slot["task"]] = f"timeout: no result after {timeout:g} s"
+                    path, relative = jobs[slot["task"]]
+                    size, mtime = file_stamp(path)
+                    row = ManifestRow(relative, "bad", f"timeout: no result after {timeout:g} s", size=size,
+                                      mtime=mtime)
+                    index = slot["task"]
                     pool.restart(i)
-                    bar.update()
+                    finish(index, row)
+        interrupted = False
     finally:
-        pool.close()
+        pool.close(kill=interrupted)
         bar.close()
-    return [r or "" for r in reasons]
+    return rows  # type: ignore[return-value]
 
 
-def check_split(root: str | os.PathLike, split: str, *, workers: int = 2, timeout: float = 60.0,
-                backend: str = "decord", min_frames: int = 1, class_names_file: str | None = None,
-                annotation_format: str = "auto", progress: bool = True) -> dict:
-    """Check a split and write its clean and bad lists; returns a summary dict."""
+def _writable_folder(out: Path) -> None:
+    """Create ``out`` and write a file there now, so a read-only place fails before the work, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".gcvideo-write-test"):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write the check's results to {out} ({e.strerror or e}): "
+                        f"give a writable folder with --out DIR") from None
+
+
+def _replace_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        write(f)
+    os.replace(tmp, path)
+
+
+def reason_kind(row: ManifestRow, min_frames: int) -> str:
+    """"" for a usable video, else the category of the reason (missing, empty, undecodable, too short, ...)."""
+    if row.status == "bad":
+        return row.reason.split(":")[0] or "bad"
+    return "too short" if row.info.frames < min_frames else ""
+
+
+def check_split(root: str | os.PathLike, split: str, *, out: str | os.PathLike | None = None,
+                workers: int | None = None, timeout: float = 60.0, backends: Sequence[str] | None = None,
+                min_frames: int = 1, class_names_file: str | None = None, annotation_format: str = "auto",
+                progress: bool = True) -> dict:
+    """Check a split (resuming from its manifest) and write its clean and bad lists; returns a summary."""
     root = Path(root)
+    out = Path(out) if out is not None else root / "annotations"
     names = load_class_names(root, class_names_file)
     records, fmt, source = resolve_split(root, split, names, annotation_format=annotation_format)
-    reasons = check_videos([r.path for r in records], workers=workers, timeout=timeout, backend=backend,
-                           min_frames=min_frames, progress=progress)
-    (root / "annotations").mkdir(exist_ok=True)
-    clean_path, bad_path = root / "annotations" / f"{split}.clean.csv", root / "annotations" / f"{split}.bad.csv"
-    with open(clean_path, "w", newline="", encoding="utf-8") as fc, open(bad_path, "w", newline="", encoding="utf-8") as fb:
-        bad_writer = csv.writer(fb)
-        if fmt == "kinetics":
-            clean_writer = csv.writer(fc)
-            clean_writer.writerow(KINETICS_HEADER)
-            bad_writer.writerow([*KINETICS_HEADER, "reason"])
+    _writable_folder(out)
+    manifest = manifest_path(out, split)
+    relative = [Path(os.path.relpath(r.path, root)).as_posix() for r in records]
+    known: dict[str, ManifestRow] = {}
+    if manifest.is_file():
+        for values in read_rows(manifest):
+            known[values["path"]] = ManifestRow.from_csv(values)
+    rows: dict[str, ManifestRow] = {}
+    pending: dict[str, tuple[str, str]] = {}  # a video listed twice is checked once
+    for record, rel in zip(records, relative):
+        row = known.get(rel)
+        if row is not None and (row.size, row.mtime) == file_stamp(record.path):
+            rows[rel] = row
         else:
-            bad_writer.writerow(["path", "label", "reason"])
-        for record, reason in zip(records, reasons):
-            rel = os.path.relpath(record.path, root)
-            row = list(record.row[:5]) if fmt == "kinetics" else [rel, str(record.label)]
-            if reason:
-                bad_writer.writerow([*row, reason])
-            elif fmt == "kinetics":
-                clean_writer.writerow(row)
-            else:
-                fc.write(f"{rel} {record.label}\n")
-    kinds = Counter(r.split(":")[0] for r in reasons if r)
-    return {"split": split, "source": source, "format": fmt, "videos": len(records),
-            "clean": sum(1 for r in reasons if not r), "bad": sum(1 for r in reasons if r), "reasons": dict(kinds),
-            "clean_list": str(clean_path), "bad_list": str(bad_path)}
+            pending.setdefault(rel, (record.path, rel))
+    jobs = list(pending.values())
+    resumed = len(rows)
+    with ManifestWriter(manifest) as writer:
+        for row in check_videos(jobs, writer, workers=workers or default_workers(), timeout=timeout,
+                                backends=backends, progress=progress, done_before=resumed):
+            rows[row.path] = row
+    clean_path, bad_path = out / f"{split}.clean.csv", out / f"{split}.bad.csv"
+    kinds = {rel: reason_kind(rows[rel], min_frames) for rel in rows}
+
+    def write_clean(f) -> None:
+        if fmt == "kinetics":
+            csv.writer(f).writerow(KINETICS_HEADER)
+        for record, rel in zip(records, relative):
+            if not kinds[rel]:
+                if fmt == "kinetics":
+                    csv.writer(f).writerow(list(record.row[:5]))
+                else:
+                    f.write(f"{rel} {record.label}\n")
+
+    def write_bad(f) -> None:
+        writer = csv.writer(f)
+        writer.writerow([*KINETICS_HEADER, "reason"] if fmt == "kinetics" else ["path", "label", "reason"])
+        for record, rel in zip(records, relative):
+            if kinds[rel]:
+                row = list(record.row[:5]) if fmt == "kinetics" else [rel, str(record.label)]
+                reason = rows[rel].reason if kinds[rel] != "too short" else \
+                    f"too short: {rows[rel].info.frames} < {min_frames} frames"
+                writer.writerow([*row, reason])
+
+    _replace_write(clean_path, write_clean)
+    _replace_write(bad_path, write_bad)
+    videos = [rows[rel] for rel in relative]
+    usable = [r for r, rel in zip(videos, relative) if not kinds[rel]]
+    return {"split": split, "source": source, "format": fmt, "videos": len(records), "checked": len(jobs),
+            "resumed": resumed, "clean": len(usable), "bad": len(records) - len(usable),
+            "partial": sum(r.status == "partial" for r in usable),
+            "reasons": dict(Counter(kinds[rel] for rel in relative if kinds[rel])),
+            "backends": dict(Counter(r.info.backend for r in usable)),
+            "clean_list": str(clean_path), "bad_list": str(bad_path), "manifest": str(manifest),
+            "root": str(root), "default_out": out == root / "annotations"}

@@ -6,12 +6,15 @@ both have ``annotations/<split>.csv`` in the official layout. ``list_suffix=".cl
 ``train_list``/``val_list``/``test_list``) points it at the lists written by ``gcvideo data check``.
 The videos of a split live in a ``VideoTable`` (numpy columns: DataLoader workers share it without
 copying); unreadable videos are logged once per run with a total over all processes (``BadVideoLog``).
+The manifest that ``gcvideo data check`` writes (``<split>.manifest.csv``) is used when present: each
+video's decodable range and the backend that reads it right.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import lightning as L
@@ -22,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from gcvideo.data.annotations import DEFAULT_PATH_PATTERN, FORMATS, VideoTable, load_class_names, resolve_split
 from gcvideo.data.bad_videos import BadVideoLog
 from gcvideo.data.decoding import check_backend
+from gcvideo.data.manifest import VideoInfoTable, manifest_path
 from gcvideo.data.transforms import KINETICS_MEAN, KINETICS_STD, normalize_batch
 from gcvideo.data.video_dataset import VideoDataset, VideoFilesDataset, flatten_clips
 from gcvideo.errors import UserError
@@ -52,7 +56,12 @@ class KineticsDataModule(L.LightningDataModule):
         train_short_side: (lo, hi) short-side jitter; train_crop: random crop size.
         val_short_side, val_crop: centre view of validation.
         test_short_side, test_crop, test_clips, test_crops: the multi-view test (10 x 3 of 256).
-        decoder: "decord" (falls back to PyAV per file) or "pyav".
+        decoder: "auto" (per file: decord where it reads the file right, else an exact backend), or one of
+            "decord", "torchcodec", "pyav", "pyav_sequential" for every file.
+        target_fps: sample clips by time at this rate (PySlowFast's TARGET_FPS: 30), so 8x8 covers the same
+            seconds at any frame rate; None samples by frame index.
+        manifest_dir: folder of the ``<split>.manifest.csv`` written by ``gcvideo data check --out``
+            (default: next to the list file, else ``root/annotations``; used when present).
         annotation_format: "auto", "kinetics", "list" or "folders" (``gcvideo.data.annotations``).
         class_names_file: class list (default ``root/classnames.txt``; without one, the Kinetics-400 list if
             the labels are all Kinetics-400 classes, else an error saying the class list is missing).
@@ -74,13 +83,14 @@ class KineticsDataModule(L.LightningDataModule):
     def __init__(self, root: str, *, frames: int = 8, stride: int = 8, batch_size: int = 8, num_workers: int = 4,
                  train_crop: int = 224, train_short_side: tuple[int, int] = (256, 320), val_short_side: int = 256,
                  val_crop: int = 224, test_short_side: int = 256, test_crop: int = 256, test_clips: int = 10,
-                 test_crops: int = 3, decoder: str = "decord", annotation_format: str = "auto",
+                 test_crops: int = 3, decoder: str = "auto", annotation_format: str = "auto",
                  class_names_file: str | None = None, train_split: str = "train", val_split: str = "val",
                  test_split: str = "test", train_list: str | None = None, val_list: str | None = None,
                  test_list: str | None = None, list_suffix: str = "", path_pattern: str = DEFAULT_PATH_PATTERN,
                  predict_paths: list[str] | None = None, predict_clips: int = 1, predict_crops: int = 1,
                  mean: Sequence[float] = KINETICS_MEAN, std: Sequence[float] = KINETICS_STD, seed: int = 0,
-                 train_flip: bool = True, uint8_batches: bool = True, clips_per_video: int = 1) -> None:
+                 train_flip: bool = True, uint8_batches: bool = True, clips_per_video: int = 1,
+                 target_fps: float | None = 30.0, manifest_dir: str | None = None) -> None:
         super().__init__()
         if clips_per_video < 1 or batch_size % clips_per_video:
             raise UserError(f"data.batch_size ({batch_size} clips per step) must be a multiple of "
@@ -104,6 +114,7 @@ class KineticsDataModule(L.LightningDataModule):
         self.uint8_batches, self.clips_per_video = uint8_batches, clips_per_video
         self._class_names = load_class_names(root, class_names_file, splits=tuple(self.splits.values()),
                                              list_files=tuple(self.lists.values()))
+        self.target_fps, self.manifest_dir = target_fps, manifest_dir
         self.train_dataset = self.val_dataset = self.test_dataset = self.predict_dataset = None
         self.bad_videos = BadVideoLog()
         self._bad_videos_epoch: int | None = None
@@ -129,16 +140,31 @@ class KineticsDataModule(L.LightningDataModule):
                         source, int((~found).sum()), len(table), first, self.root, self.splits[stage])
         return table
 
+    def video_infos(self, stage: str, video_paths: Sequence[str]) -> VideoInfoTable | None:
+        """The manifest rows of a stage's videos (``gcvideo data check``), or None without a manifest."""
+        split = self.splits[stage]
+        folders = [self.manifest_dir] if self.manifest_dir else []
+        folders += [Path(self.lists[stage]).parent] if self.lists[stage] else []
+        folders.append(Path(self.root) / "annotations")
+        found = next((manifest_path(d, split) for d in folders if manifest_path(d, split).is_file()), None)
+        if found is None:
+            return None
+        table = VideoInfoTable.from_manifest(found, self.root, video_paths)
+        log.info("%s: manifest %s covers %d of %d videos", stage, found, table.found, len(video_paths))
+        return table
+
     def _dataset(self, stage: str) -> VideoDataset:
-        common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std)
+        records = self.records(stage)
+        common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std,
+                      target_fps=self.target_fps, video_infos=self.video_infos(stage, list(records.paths)))
         if stage == "train":
-            return VideoDataset(self.records("train"), "train", short_side=self.train_short_side,
+            return VideoDataset(records, "train", short_side=self.train_short_side,
                                 crop=self.train_crop, seed=self.seed, flip=self.train_flip,
                                 output="uint8" if self.uint8_batches else "float",
                                 clips_per_video=self.clips_per_video, **common)
         if stage == "val":
-            return VideoDataset(self.records("val"), "val", short_side=self.val_short_side, crop=self.val_crop, **common)
-        return VideoDataset(self.records("test"), "test", short_side=self.test_short_side, crop=self.test_crop,
+            return VideoDataset(records, "val", short_side=self.val_short_side, crop=self.val_crop, **common)
+        return VideoDataset(records, "test", short_side=self.test_short_side, crop=self.test_crop,
                             clips=self.test_clips, crops=self.test_crops, **common)
 
     def setup(self, stage: str | None = None) -> None:
@@ -152,7 +178,7 @@ class KineticsDataModule(L.LightningDataModule):
             self.predict_dataset = VideoFilesDataset(
                 self.predict_paths, frames=self.frames, stride=self.stride, short_side=self.test_short_side,
                 crop=self.test_crop, clips=self.predict_clips, crops=self.predict_crops, decoder=self.decoder,
-                mean=self.mean, std=self.std)
+                mean=self.mean, std=self.std, target_fps=self.target_fps)
 
     # --- unreadable videos: once per run (gcvideo.data.bad_videos) ----------------------------------------
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:

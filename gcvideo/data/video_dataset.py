@@ -12,7 +12,9 @@
 Every item has a ``bad_videos`` string: "" or the videos that failed for it (``gcvideo.data.bad_videos``),
 which the data module logs once per run; the dataset itself does not log them (each worker would).
 A window longer than the video repeats the video's last frame (indices are clamped, as PySlowFast does);
-use ``gcvideo data check --min-frames`` to drop such videos instead.
+use ``gcvideo data check --min-frames`` to drop such videos instead. With ``target_fps``, windows are
+placed and sampled by time (``gcvideo.data.clip_sampling``); ``video_infos`` (a manifest of
+``gcvideo data check``) gives each video's decodable range and backend (``gcvideo.data.decoding``).
 
 Output stage (issue 9): ``output="float"`` gives normalised float32 clips (C, T, H, W); ``output="uint8"``
 gives the same clips as uint8 (C, T, H, W), 4x fewer bytes to collate and copy, to be normalised where
@@ -35,18 +37,14 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from gcvideo.data.bad_videos import FAILURE_KEY, encode_failures
+from gcvideo.data.clip_sampling import clip_indices, sampling_length, window_start
 from gcvideo.data.decoding import DecodeError, check_backend, decode_frames
 from gcvideo.data.transforms import (KINETICS_MEAN, KINETICS_STD, MODES, OUTPUTS, frames_to_video, long_side_crop,
                                      normalize, resize_short_side, short_side_range, spatial_transform, to_uint8_clip)
+from gcvideo.data.video_info import VideoInfo
 from gcvideo.data.video_table import VideoRecord, VideoTable
 
 log = logging.getLogger(__name__)
-
-
-def window_start(num_frames: int, span: int, clip_index: int, clips: int) -> int:
-    """Start of clip ``clip_index`` of ``clips`` uniformly spaced windows of ``span`` frames."""
-    delta = max(num_frames - span, 0)
-    return delta // 2 if clips == 1 else round(delta * clip_index / (clips - 1))
 
 
 class VideoDataset(Dataset):
@@ -61,13 +59,18 @@ class VideoDataset(Dataset):
         flip: random horizontal flip in train mode (off for mirror-image classes).
         output: "float" (normalised float32) or "uint8" (normalise later, e.g. on the GPU).
         clips_per_video: train clips cut from one decoding pass (see the module docstring).
+        decoder: "auto" (the backend that reads each file right) or a backend name.
+        target_fps: sample clips by time at this rate (30 for Kinetics, as PySlowFast); None: by frame index.
+        video_infos: per-video ``VideoInfo`` or None, indexable by video index (a manifest's
+            ``VideoInfoTable``): decodable range, backend and rotation without probing the file.
     """
 
     def __init__(self, records: VideoTable | Sequence[VideoRecord], mode: str, *, frames: int = 8, stride: int = 8,
                  short_side: int | Sequence[int] = 256, crop: int = 224, clips: int = 10, crops: int = 3,
-                 decoder: str = "decord", mean: Sequence[float] = KINETICS_MEAN,
+                 decoder: str = "auto", mean: Sequence[float] = KINETICS_MEAN,
                  std: Sequence[float] = KINETICS_STD, seed: int = 0, max_replacements: int = 20,
-                 flip: bool = True, output: str = "float", clips_per_video: int = 1) -> None:
+                 flip: bool = True, output: str = "float", clips_per_video: int = 1,
+                 target_fps: float | None = None, video_infos: Sequence[VideoInfo | None] | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         if output not in OUTPUTS:
@@ -77,12 +80,14 @@ class VideoDataset(Dataset):
         self.output, self.clips_per_video = output, clips_per_video
         if frames < 1 or stride < 1 or crop < 1 or clips < 1 or crops < 1:
             raise ValueError("frames, stride, crop, clips and crops must be >= 1")
+        if target_fps is not None and target_fps <= 0:
+            raise ValueError(f"target_fps must be > 0 (or None to sample by frame index), got {target_fps}")
         table = records if isinstance(records, VideoTable) else VideoTable.from_records(records)
         self.table = VideoTable(table.paths, table.labels, columns=table.columns)  # source rows not needed
         self.mode, self.frames, self.stride, self.crop = mode, frames, stride, crop
         self.short_side = short_side_range(short_side)
         self.clips, self.crops = (clips, crops) if mode == "test" else (1, 1)
-        self.decoder = check_backend(decoder)
+        self.decoder, self.target_fps, self.video_infos = check_backend(decoder), target_fps, video_infos
         self.mean, self.std, self.seed, self.max_replacements = tuple(mean), tuple(std), seed, max_replacements
         self.spatial = spatial_transform(mode, self.short_side, crop, flip=flip) if mode != "test" else None
         self.bad_videos: dict[str, str] = {}  # path -> reason, met by this process (not tried again)
@@ -116,15 +121,20 @@ class VideoDataset(Dataset):
     def __len__(self) -> int:
         return self.num_videos * self.items_per_video
 
+    def video_info(self, video_index: int) -> VideoInfo | None:
+        """What the manifest knows about a video (None: the decoder looks at the file itself)."""
+        return None if self.video_infos is None else self.video_infos[video_index]
+
     def _indices(self, clip_index: int):
         span = (self.frames - 1) * self.stride + 1
 
-        def select(n: int) -> np.ndarray:
+        def select(count: int) -> np.ndarray:
+            n = sampling_length(count, self.target_fps)  # frames, or 1/target_fps slots when by time
             if self.mode == "train":
                 start = int(torch.randint(0, max(n - span, 0) + 1, ()).item())
             else:
                 start = window_start(n, span, clip_index, self.clips)
-            return start + self.stride * np.arange(self.frames)
+            return clip_indices(count, start, self.frames, self.stride, self.target_fps)
 
         return select
 
@@ -141,11 +151,12 @@ class VideoDataset(Dataset):
         path = self.table.path(video_index)
         if path in self.bad_videos:  # known bad in this process: its other windows need no second try
             raise DecodeError(path, self.bad_videos[path])
+        info = self.video_info(video_index)
         select = self._indices(clip_index)
         if self.clips_per_video > 1:  # train: a new random window at every call of the selector
             one = select
             select = lambda n: np.concatenate([one(n) for _ in range(self.clips_per_video)])  # noqa: E731
-        frames = decode_frames(path, select, self.decoder)
+        frames = decode_frames(path, select, self.decoder, info)
         if self.mode != "test":
             clips = [self._output(self.spatial(frames_to_video(clip))) for clip in frames.split(self.frames)]
             return clips[0] if self.clips_per_video == 1 else torch.stack(clips)
@@ -211,9 +222,9 @@ class VideoFilesDataset(VideoDataset):
 
     def __init__(self, paths: Sequence[str | os.PathLike], *, frames: int = 8, stride: int = 8,
                  short_side: int = 256, crop: int = 256, clips: int = 1, crops: int = 1,
-                 decoder: str = "decord", mean: Sequence[float] = KINETICS_MEAN,
-                 std: Sequence[float] = KINETICS_STD) -> None:
+                 decoder: str = "auto", mean: Sequence[float] = KINETICS_MEAN,
+                 std: Sequence[float] = KINETICS_STD, target_fps: float | None = None) -> None:
         paths = [os.fspath(p) for p in paths]
         super().__init__(VideoTable(paths, np.full(len(paths), -1)), "test", frames=frames, stride=stride,
                          short_side=short_side, crop=crop, clips=clips, crops=crops, decoder=decoder,
-                         mean=mean, std=std)
+                         mean=mean, std=std, target_fps=target_fps)
