@@ -18,7 +18,9 @@ CONFIGS = [
     ("gc", {"ratio": 1 / 4}),
     ("gc", {"ratio": 0.25, "fusion": ("mul", "add")}),
     ("gc", {"ratio": 0.25, "fusion": "mul"}),
+    ("gc", {"ratio": 0.25, "fusion": "mul", "mul_gate": "2sigmoid"}),
     ("gc", {"ratio": 1 / 8, "pooling": "avg", "fusion": ["mul", "add"]}),
+    ("gc", {"ratio": 1 / 8, "pooling": "avg", "fusion": ["mul", "add"], "mul_gate": "2sigmoid"}),
     ("snl", {}),
     ("nl", {}),
     ("nl", {"instantiation": "dot_product"}),
@@ -54,10 +56,12 @@ def _randomise(block: nn.Module) -> nn.Module:
 def test_shape_and_exact_identity_at_init(kind, opts, dim):
     block = create_block(kind, C, dim=dim, options=opts)
     x = _input(dim)
+    # The paper's "mul" gate sigmoid(0) halves x at init (as mmcv); every other configuration is the identity.
+    expected = x * 0.5 if "mul" in opts.get("fusion", ()) and opts.get("mul_gate") != "2sigmoid" else x
     for mode in (block.train, block.eval):
         mode()
         out = block(x)
-        assert out.shape == x.shape and torch.equal(out, x)
+        assert out.shape == x.shape and torch.equal(out, expected)
     out = _randomise(block).train()(x)
     assert out.shape == x.shape and not torch.equal(out, x)
 
@@ -101,7 +105,8 @@ def _gc_formula(block: GlobalContextBlock, x: torch.Tensor) -> torch.Tensor:
         terms[f] = torch.einsum("cp,bp->bc", s[f"{p}.3.weight"].flatten(1), h.clamp(min=0)) + s[f"{p}.3.bias"]
     out = xf
     if "mul" in terms:
-        out = out * 2 / (1 + torch.exp(-terms["mul"]))[..., None]
+        scale = 2 if block.mul_gate == "2sigmoid" else 1
+        out = out * scale / (1 + torch.exp(-terms["mul"]))[..., None]
     if "add" in terms:
         out = out + terms["add"][..., None]
     return out.view_as(x)
@@ -300,9 +305,11 @@ def test_parameter_counts_reproduce_the_paper_tables():
         (lambda: NonLocalBlock(C, instantiation="gaussian"), r"instantiation must be one of \('softmax', 'dot_product'\)"),
         (lambda: NonLocalBlock(C, inner_channels=0), "inner_channels must be a positive int"),
         (lambda: create_block("se", C, dim=2), r"unknown block kind 'se'; valid kinds: \['gc', 'nl', 'snl'\]"),
-        (lambda: create_block("gc", C, dim=2, options={"ratoi": 0.25}), r"valid options: \['ratio', 'pooling', 'fusion'\]"),
+        (lambda: create_block("gc", C, dim=2, options={"ratoi": 0.25}), r"valid options: \['ratio', 'pooling', 'fusion', 'mul_gate'\]"),
+        (lambda: GlobalContextBlock(C, fusion="mul", mul_gate="tanh"), r"mul_gate must be one of \('sigmoid', '2sigmoid'\)"),
         (lambda: create_block("snl", C, dim=2, options={"dim": 3}), r"unknown option\(s\) \['dim'\].*valid options: \[\]"),
-        (lambda: create_block("nl", C, dim=2, options={"pool_size": 2}), r"\['inner_channels', 'pool', 'instantiation'\]"),
+        (lambda: create_block("nl", C, dim=2, options={"pool_size": 2}), r"\['inner_channels', 'pool', 'instantiation', 'softmax_path'\]"),
+        (lambda: NonLocalBlock(C, softmax_path="flash"), r"softmax_path must be one of \('auto', 'sdpa', "),
         (lambda: SimplifiedNonLocalBlock(C, dim=3)(_input(2)), r"expected input \(B, C, T, H, W\) with C=16"),
     ],
 )
