@@ -219,30 +219,60 @@ def test_pytorchvideo_nonlocal_weights_load_strictly_with_equal_outputs(instanti
         torch.testing.assert_close(ours.double()(x), ref.double()(x), rtol=1e-10, atol=1e-10)
 
 
-def _mmcv_context_block_state_dict(c: int, planes: int, fusions: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """Key layout of mmcv.cnn.bricks.ContextBlock(c, ratio, 'att', fusions), written out by hand:
-    conv_mask = Conv2d(c, 1, 1) (bias); channel_*_conv = Sequential(Conv2d(c, planes, 1), LayerNorm([planes, 1, 1]),
-    ReLU, Conv2d(planes, c, 1))."""
-    sd = {"conv_mask.weight": torch.randn(1, c, 1, 1), "conv_mask.bias": torch.randn(1)}
+def _mmcv_context_block_state_dict(c: int, planes: int, pooling: str, fusions: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Key layout of mmcv.cnn.bricks.ContextBlock(c, ratio, pooling, fusions), written out by hand:
+    conv_mask = Conv2d(c, 1, 1) (bias, 'att' only); channel_*_conv = Sequential(Conv2d(c, planes, 1),
+    LayerNorm([planes, 1, 1]), ReLU, Conv2d(planes, c, 1)). float64, all random (as after training)."""
+    def rand(*shape):
+        return torch.randn(*shape, dtype=torch.float64)
+
+    sd = {"conv_mask.weight": rand(1, c, 1, 1), "conv_mask.bias": rand(1)} if pooling == "att" else {}
     for f in fusions:
         p = f"channel_{f}_conv"
-        sd |= {f"{p}.0.weight": torch.randn(planes, c, 1, 1), f"{p}.0.bias": torch.randn(planes)}
-        sd |= {f"{p}.1.weight": torch.randn(planes, 1, 1), f"{p}.1.bias": torch.randn(planes, 1, 1)}
-        sd |= {f"{p}.3.weight": torch.randn(c, planes, 1, 1), f"{p}.3.bias": torch.randn(c)}
+        sd |= {f"{p}.0.weight": rand(planes, c, 1, 1) / c**0.5, f"{p}.0.bias": rand(planes)}
+        sd |= {f"{p}.1.weight": rand(planes, 1, 1), f"{p}.1.bias": rand(planes, 1, 1)}
+        sd |= {f"{p}.3.weight": rand(c, planes, 1, 1) / planes**0.5, f"{p}.3.bias": rand(c)}
     return sd
 
 
+def _mmcv_context_block_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, pooling: str,
+                                fusions: tuple[str, ...]) -> torch.Tensor:
+    """mmcv ContextBlock.forward (mmcv/cnn/bricks/context_block.py), line by line, on its state dict."""
+    batch, channel, height, width = x.size()
+    if pooling == "att":
+        input_x = x.view(batch, channel, height * width).unsqueeze(1)  # [N, 1, C, H * W]
+        context_mask = F.conv2d(x, sd["conv_mask.weight"], sd["conv_mask.bias"])  # [N, 1, H, W]
+        context_mask = F.softmax(context_mask.view(batch, 1, height * width), dim=2).unsqueeze(-1)
+        context = torch.matmul(input_x, context_mask).view(batch, channel, 1, 1)  # [N, C, 1, 1]
+    else:
+        context = F.adaptive_avg_pool2d(x, 1)
+
+    def transform(p: str) -> torch.Tensor:
+        h = F.conv2d(context, sd[f"{p}.0.weight"], sd[f"{p}.0.bias"])
+        h = F.layer_norm(h, h.shape[1:], sd[f"{p}.1.weight"], sd[f"{p}.1.bias"]).relu()
+        return F.conv2d(h, sd[f"{p}.3.weight"], sd[f"{p}.3.bias"])
+
+    out = x
+    if "mul" in fusions:
+        out = out * torch.sigmoid(transform("channel_mul_conv"))
+    if "add" in fusions:
+        out = out + transform("channel_add_conv")
+    return out
+
+
+@pytest.mark.parametrize("pooling", ["att", "avg"])
 @pytest.mark.parametrize("fusion,mmcv", [("add", ("add",)), (("mul", "add"), ("add", "mul")), ("mul", ("mul",))])
-def test_mmcv_context_block_state_dict_loads_strictly(fusion, mmcv):
-    sd = _mmcv_context_block_state_dict(64, 16, mmcv)
-    block = GlobalContextBlock(64, ratio=1 / 4, fusion=fusion)
+def test_mmcv_context_block_weights_load_strictly_with_equal_outputs(pooling, fusion, mmcv):
+    sd = _mmcv_context_block_state_dict(64, 16, pooling, mmcv)  # mmcv fusion_types in either order
+    block = GlobalContextBlock(64, ratio=1 / 4, pooling=pooling, fusion=fusion).double().eval()
     block.load_state_dict(sd, strict=True)
-    if fusion == "add":  # mmcv's default: outputs equal mmcv's maths exactly
-        x = torch.randn(2, 64, 5, 5)
-        logits = torch.einsum("c,bcn->bn", sd["conv_mask.weight"].flatten(), x.flatten(2)) + sd["conv_mask.bias"]
-        ctx = torch.einsum("bn,bcn->bc", logits.softmax(1), x.flatten(2))[..., None, None]
-        t = block.channel_add_conv(ctx)
-        torch.testing.assert_close(block(x), x + t)
+    assert set(block.state_dict()) == set(sd)
+    x = torch.randn(2, 64, 5, 7, dtype=torch.float64)
+    with torch.no_grad():
+        expected = _mmcv_context_block_forward(sd, x, pooling, mmcv)
+        torch.testing.assert_close(block(x), expected, rtol=1e-12, atol=1e-12)
+        channels_last = block(x.contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(channels_last, expected, rtol=1e-12, atol=1e-12)
 
 
 def _gc_params(c: int, r: float) -> int:

@@ -12,6 +12,7 @@ implementation serves 2D ``(B, C, H, W)`` and 3D ``(B, C, T, H, W)`` inputs.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import torch
 from torch import nn
@@ -110,9 +111,12 @@ class _AttentionPool(torch.autograd.Function):
         grad_weight = _vecmat(grad_logits.to(xs.dtype), xs).sum(0) if ctx.needs_input_grad[1] else None
         grad_bias = grad_logits.sum().reshape(ctx.bias_shape) if ctx.needs_input_grad[2] else None
         grad_xs = None
-        if ctx.needs_input_grad[0]:
-            grad_xs = torch.empty_like(xs)  # xs's strides: contiguous or channels_last alike
-            torch.mul(attention.to(xs.dtype).unsqueeze(2), grad_context.unsqueeze(1), out=grad_xs)
+        if ctx.needs_input_grad[0]:  # a_j g + s_j w, written in xs's layout
+            attention = attention.to(xs.dtype)
+            if xs.stride(-1) == 1:  # channels innermost (channels_last): (B, N, C) row-major
+                grad_xs = attention.unsqueeze(2) * grad_context.unsqueeze(1)
+            else:  # positions innermost (contiguous): (B, C, N) row-major, seen as (B, N, C)
+                grad_xs = (grad_context.unsqueeze(2) * attention.unsqueeze(1)).mT
             grad_xs.addcmul_(grad_logits.to(xs.dtype).unsqueeze(2), weight)
         return grad_xs, grad_weight, grad_bias
 
@@ -138,8 +142,11 @@ def attention_map(x: torch.Tensor, conv_mask: nn.Module) -> torch.Tensor:
 
 
 def average_pool(x: torch.Tensor) -> torch.Tensor:
-    """Global average of ``x`` ``(B, C, *spatial)`` -> ``(B, C)`` (any memory layout, no copy)."""
-    return x.mean(dim=tuple(range(2, x.dim())))
+    """Global average of ``x`` ``(B, C, *spatial)`` -> ``(B, C)`` (any memory layout, no copy).
+
+    A sum then a division on ``(B, C)``: ``mean`` of a bf16 tensor copies it to float32 first on CPU.
+    """
+    return x.sum(dim=tuple(range(2, x.dim()))) / math.prod(x.shape[2:])
 
 
 def broadcast_shape(x: torch.Tensor) -> tuple[int, ...]:
