@@ -276,7 +276,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"--parts must be a comma-separated subset of pooling,nl, got {args.parts!r}")
     if args.repeat < 1 or args.batch < 1:
         parser.error("--repeat and --batch must be >= 1")
-    device = torch.device(args.device)
+    device, threads = torch.device(args.device), torch.get_num_threads()
     args.nl_layout = args.nl_layout or ("channels_last" if device.type == "cuda" else "contiguous")
     if device.type == "cpu":
         _pin_mmap_threshold()
@@ -294,6 +294,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             report["sizes"][name]["nl"] = bench_nl(name, shape, args)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    torch.set_num_threads(threads)  # as it was (main() also runs inside the test suite)
     return 0
 
 

@@ -348,11 +348,28 @@ def test_bad_options_raise_value_error_naming_valid_values(build, match):
         build()
 
 
-def test_bench_script_quick_smoke(capsys):
+def test_bench_script_quick_smoke(capsys, tmp_path):
+    import json
+
+    from gcvideo.layers.attention_paths import PATHS
+
     path = Path(__file__).resolve().parents[1] / "scripts" / "bench_blocks.py"
     spec = importlib.util.spec_from_file_location("bench_blocks", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--quick", "--device", "cpu", "--repeat", "1", "--sizes", "res4"]) == 0
+    threads = torch.get_num_threads()
+    args = ["--quick", "--device", "cpu", "--repeat", "1", "--sizes", "res4", "--json", str(tmp_path / "b.json")]
+    assert bench.main(args) == 0
+    assert torch.get_num_threads() == threads  # restored
     out = capsys.readouterr().out
-    assert "nl_softmax" in out and "pytorchvideo" in out and "ratio" in out
+    assert "x floor" in out and "pytorchvideo" in out and "<- policy" in out
+    report = json.loads((tmp_path / "b.json").read_text())["sizes"]["res4"]
+    pooling = {(r["block"], r["layout"]): r for r in report["pooling_blocks"]}
+    assert set(pooling) == {(b, l) for b in ("gc_r4", "snl") for l in ("contiguous", "channels_last")}
+    assert all(r["fwd_bwd_x_floor"] > 0 for r in pooling.values())
+    nl = [r for r in report["nl"] if r["block"] == "nl_softmax"]
+    assert [r["path"] for r in nl] == list(PATHS)  # every candidate, measured or "n/a" with the reason
+    measured = [r for r in nl if "error" not in r]
+    assert {"sdpa", "math", "chunked"} <= {r["path"] for r in measured}
+    assert [r["path"] for r in measured if r["policy"]] == ["sdpa"]  # the CPU policy
+    assert all(r["max_abs_diff"] < 1e-4 for r in measured)  # equal to pytorchvideo's NonLocal
