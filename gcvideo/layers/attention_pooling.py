@@ -80,7 +80,7 @@ def _softmax_dtype(dtype: torch.dtype) -> torch.dtype:
 def _attention(xs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``softmax_j(w . x_j + b)`` of ``xs`` ``(B, N, C)``, in float32 or wider: ``(B, N)``."""
     logits = _vecmat(weight.expand(xs.shape[0], -1), xs.mT)  # (B, N), one pass over x
-    return (logits.to(_softmax_dtype(xs.dtype)) + bias).softmax(dim=1)
+    return (logits + bias).softmax(dim=1, dtype=_softmax_dtype(xs.dtype))  # + float32 bias: float32 already
 
 
 class _AttentionPool(torch.autograd.Function):
