@@ -8,9 +8,10 @@ each row in its own child process (peak memory = growth of its resident-set high
 runs SGD steps (forward, backward, update) on random clips, timed in ``--repeats`` blocks of ``--steps``
 of which the fastest counts; step time and memory are reported as ratios over slow_r50 from the same run.
 
-``--compile``: after the eager measurement, the same model is compiled in place as ``model.compile: true``
-does (``nn.Module.compile(dynamic=False)``); the first steps (tracing, compiling, any recompile) are timed
-apart as the compile time, then the warm compiled steps are timed like the eager ones.
+``--compile``: the same model is also compiled in place as ``model.compile: true`` does
+(``nn.Module.compile(dynamic=False)``); its first two steps (tracing, compiling, any recompile) are timed
+apart as the compile time, then warm compiled and eager step blocks are timed alternately (so both see the
+same machine load) and the fastest of each counts.
 
     python scripts/bench_train.py                 # GPU if available, else CPU small size
     python scripts/bench_train.py --device cpu --width 8 --size 32 --steps 5
@@ -43,20 +44,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed_steps(step, device: torch.device, args: argparse.Namespace) -> tuple[float, float]:
-    """(clips/s of the fastest of ``args.repeats`` blocks of ``args.steps`` steps, peak MiB during them)."""
+def _peak_mib(device: torch.device, args: argparse.Namespace) -> float:
     if device.type == "cuda":
-        _sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    seconds = float("inf")
-    for _ in range(args.repeats):  # the fastest repeat: the least disturbed by other processes
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        _sync(device)
-        seconds = min(seconds, time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else _rss_mib() - args.base_rss
-    return args.batch * args.steps / seconds, peak
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return _rss_mib() - args.base_rss
+
+
+def _block_seconds(step, device: torch.device, steps: int) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return time.perf_counter() - start
 
 
 def bench_row(row: str, args: argparse.Namespace) -> dict:
@@ -74,28 +74,44 @@ def bench_row(row: str, args: argparse.Namespace) -> dict:
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
-    def step() -> None:
+    def step(forward) -> None:
         with autocast:
-            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss = torch.nn.functional.cross_entropy(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
+    def eager() -> None:
+        step(model.forward)  # bypasses the compiled __call__ once the model is compiled
+
+    def compiled() -> None:
+        step(model)
+
     for _ in range(args.warmup):
-        step()
-    clips, peak = _timed_steps(step, device, args)
-    result = {"model": row, "clips_per_s": clips, "peak_mib": peak, "params": sum(p.numel() for p in model.parameters())}
+        eager()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = {"eager": [_block_seconds(eager, device, args.steps)]}
+    result = {"model": row, "peak_mib": _peak_mib(device, args), "params": sum(p.numel() for p in model.parameters())}
     if args.compile:
         model.compile(dynamic=False)  # in place, as Classifier(compile=True)
-        start = time.perf_counter()
-        for _ in range(2):  # compiles forward and backward; the second step catches a recompile
-            step()
-        _sync(device)
-        result["compile_s"] = time.perf_counter() - start
+        # The first two steps compile forward and backward (the second one catches a recompile).
+        result["compile_s"] = _block_seconds(compiled, device, 2)
         for _ in range(max(0, args.warmup - 2)):
-            step()
-        result["compiled_clips_per_s"], result["compiled_peak_mib"] = _timed_steps(step, device, args)
-        result["compiled_speedup"] = result["compiled_clips_per_s"] / clips
+            compiled()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        times["compiled"] = [_block_seconds(compiled, device, args.steps)]
+        if device.type == "cuda":  # on CPU the resident-set high-water mark cannot tell the two apart
+            result["compiled_peak_mib"] = _peak_mib(device, args)
+    for _ in range(args.repeats - 1):  # alternating, so both see the same machine load; the fastest counts
+        for key, run in (("eager", eager), ("compiled", compiled)):
+            if key in times:
+                times[key].append(_block_seconds(run, device, args.steps))
+    result["clips_per_s"] = args.batch * args.steps / min(times["eager"])
+    if args.compile:
+        result["compiled_clips_per_s"] = args.batch * args.steps / min(times["compiled"])
+        result["compiled_speedup"] = result["compiled_clips_per_s"] / result["clips_per_s"]
     return result
 
 

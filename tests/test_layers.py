@@ -219,7 +219,8 @@ def test_pytorchvideo_nonlocal_weights_load_strictly_with_equal_outputs(instanti
         torch.testing.assert_close(ours.double()(x), ref.double()(x), rtol=1e-10, atol=1e-10)
 
 
-def _mmcv_context_block_state_dict(c: int, planes: int, pooling: str, fusions: tuple[str, ...]) -> dict[str, torch.Tensor]:
+def _mmcv_context_block_state_dict(c: int, planes: int, pooling: str,
+                                   fusions: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """Key layout of mmcv.cnn.bricks.ContextBlock(c, ratio, pooling, fusions), written out by hand:
     conv_mask = Conv2d(c, 1, 1) (bias, 'att' only); channel_*_conv = Sequential(Conv2d(c, planes, 1),
     LayerNorm([planes, 1, 1]), ReLU, Conv2d(planes, c, 1)). float64, all random (as after training)."""

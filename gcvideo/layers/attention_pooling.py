@@ -78,7 +78,11 @@ def _softmax_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _attention(xs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``softmax_j(w . x_j + b)`` of ``xs`` ``(B, N, C)``, in float32 or wider: ``(B, N)``."""
+    """``softmax_j(w . x_j + b)`` of ``xs`` ``(B, N, C)``, in float32 or wider: ``(B, N)``.
+
+    The logits are one number per position, so the float32 softmax (as autocast would do it) costs
+    nothing next to the two passes over ``x``; it keeps the attention weights accurate in bf16 training.
+    """
     logits = _vecmat(weight.expand(xs.shape[0], -1), xs.mT)  # (B, N), one pass over x
     return (logits + bias).softmax(dim=1, dtype=_softmax_dtype(xs.dtype))  # + float32 bias: float32 already
 
