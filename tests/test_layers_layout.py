@@ -71,8 +71,7 @@ def _feature_map_copies(block: nn.Module, x: torch.Tensor, autocast: bool = Fals
     activities = [torch.profiler.ProfilerActivity.CPU]
     with torch.profiler.profile(activities=activities, record_shapes=True) as prof:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            out = block(x)
-        out.backward(grad)
+            block(x).backward(grad)  # backward under autocast too: the harder case
     copies = {"aten::copy_", "aten::clone", "aten::_to_copy", "aten::contiguous"}
     found = []
     for event in prof.events():

@@ -106,6 +106,12 @@ class _AttentionPool(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_context: torch.Tensor):
+        xs = ctx.saved_tensors[0]
+        with autocast_off(xs):  # the dtypes below are chosen, even if backward is called under autocast
+            return _AttentionPool._backward(ctx, grad_context)
+
+    @staticmethod
+    def _backward(ctx, grad_context: torch.Tensor):
         xs, weight, attention, context = ctx.saved_tensors
         wide = attention.dtype
         grad_context = grad_context.to(xs.dtype)
