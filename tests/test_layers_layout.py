@@ -11,6 +11,7 @@ from torch import nn
 
 from gcvideo.layers import attention_paths, create_block
 from gcvideo.layers.attention_paths import POLICY, attend, choose_path
+from gcvideo.layers.attention_pooling import attention_pool
 
 C = 16
 BLOCKS = [
@@ -62,6 +63,28 @@ def test_channels_last_equals_contiguous_forward_and_backward(kind, opts, dim):
     assert results[1].is_contiguous(memory_format=fmt), "the input gradient keeps the input's layout"
     for got, want in zip(results, reference):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("layout", ["channels_last", "contiguous"])
+def test_attention_pool_gradients_equal_autograd_of_the_formula(layout, dim):
+    """The hand-written backward of GC/SNL's pooling against autograd of sum_j softmax_j(w . x_j + b) x_j."""
+    conv = nn.Conv3d(C, 1, 1) if dim == 3 else nn.Conv2d(C, 1, 1)
+    conv = conv.double()
+    x = _input(dim, torch.float64)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=FORMATS[dim])
+    x.requires_grad_()
+    cotangent = torch.randn(2, C, dtype=torch.float64)
+    context = attention_pool(x, conv)
+    grads = torch.autograd.grad((context * cotangent).sum(), (x, conv.weight, conv.bias))
+    logits = torch.einsum("c,bcn->bn", conv.weight.flatten(), x.flatten(2)) + conv.bias
+    expected = torch.einsum("bn,bcn->bc", logits.softmax(1), x.flatten(2))
+    expected_grads = torch.autograd.grad((expected * cotangent).sum(), (x, conv.weight, conv.bias))
+    torch.testing.assert_close(context, expected, rtol=1e-12, atol=1e-12)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    assert grads[0].stride() == x.stride(), "the input gradient is written in the input's layout"
 
 
 def _feature_map_copies(block: nn.Module, x: torch.Tensor, autocast: bool = False) -> list[str]:

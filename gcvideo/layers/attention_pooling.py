@@ -91,16 +91,18 @@ class _AttentionPool(torch.autograd.Function):
     """``context = sum_j a_j x_j`` with ``a = softmax_j(w . x_j + b)``, on ``xs`` ``(B, N, C)``.
 
     Autograd of the plain expression writes two feature-map-sized gradients (one per product) in the
-    row-major layout of the products and adds them; here the gradient of ``xs``,
-    ``a_j g + s_j w`` with ``s = a * (x g - c . g)`` (softmax backward), is written once, in ``xs``'s own
-    layout, so adding it to the fusion's gradient is a plain elementwise pass.
+    row-major layout of the products and adds them; here the gradient of ``xs``, ``a_j g + s_j w`` with
+    ``s`` the softmax backward of ``u_j = x_j . g``, is written once, in ``xs``'s own layout, so adding it
+    to the fusion's gradient is a plain elementwise pass. Two passes read ``x`` (``u`` and the gradient of
+    ``w``); everything else is ``(B, N)`` or ``(B, C)``.
     """
 
     @staticmethod
     def forward(ctx, xs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         attention = _attention(xs, weight, bias)  # (B, N)
-        context = _vecmat(attention.to(xs.dtype), xs)  # (B, C), one pass over x
-        ctx.save_for_backward(xs, weight, attention, context)
+        attention_x = attention.to(xs.dtype)
+        context = _vecmat(attention_x, xs)  # (B, C), one pass over x
+        ctx.save_for_backward(xs, weight, attention, attention_x)
         ctx.bias_shape = bias.shape
         return context
 
@@ -112,22 +114,22 @@ class _AttentionPool(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, grad_context: torch.Tensor):
-        xs, weight, attention, context = ctx.saved_tensors
-        wide = attention.dtype
+        xs, weight, attention, attention_x = ctx.saved_tensors
         grad_context = grad_context.to(xs.dtype)
-        x_dot_g = _vecmat(grad_context, xs.mT).to(wide)  # (B, N), one pass over x
-        c_dot_g = (context.to(wide) * grad_context.to(wide)).sum(dim=1, keepdim=True)  # (B, 1)
-        grad_logits = attention * (x_dot_g - c_dot_g)  # (B, N): softmax backward
-        grad_weight = _vecmat(grad_logits.to(xs.dtype), xs).sum(0) if ctx.needs_input_grad[1] else None
-        grad_bias = grad_logits.sum().reshape(ctx.bias_shape) if ctx.needs_input_grad[2] else None
+        grad_attention = _vecmat(grad_context, xs.mT).to(attention.dtype)  # (B, N): u_j = x_j . g, one pass
+        weighted = attention * grad_attention
+        # softmax backward: s = a * (u - sum_j a_j u_j)
+        grad_logits = torch.addcmul(weighted, attention, weighted.sum(dim=1, keepdim=True), value=-1)
+        grad_logits_x = grad_logits.to(xs.dtype)
+        grad_weight = _vecmat(grad_logits_x, xs).sum(0) if ctx.needs_input_grad[1] else None  # one pass
+        grad_bias = grad_logits.sum().reshape(ctx.bias_shape) if ctx.needs_input_grad[2] else None  # 0 + rounding
         grad_xs = None
         if ctx.needs_input_grad[0]:  # a_j g + s_j w, written in xs's layout
-            attention = attention.to(xs.dtype)
             if xs.stride(-1) == 1:  # channels innermost (channels_last): (B, N, C) row-major
-                grad_xs = attention.unsqueeze(2) * grad_context.unsqueeze(1)
+                grad_xs = attention_x.unsqueeze(2) * grad_context.unsqueeze(1)
             else:  # positions innermost (contiguous): (B, C, N) row-major, seen as (B, N, C)
-                grad_xs = (grad_context.unsqueeze(2) * attention.unsqueeze(1)).mT
-            grad_xs.addcmul_(grad_logits.to(xs.dtype).unsqueeze(2), weight)
+                grad_xs = (grad_context.unsqueeze(2) * attention_x.unsqueeze(1)).mT
+            grad_xs.addcmul_(grad_logits_x.unsqueeze(2), weight)
         return grad_xs, grad_weight, grad_bias
 
 
