@@ -131,7 +131,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 20 on GPU, 5 on CPU)")
     parser.add_argument("--repeats", type=int, default=3, help="timed blocks of --steps; the fastest counts")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 5 GPU, 2 CPU)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads per row (1: more threads on a shared machine make the timings erratic)")
     parser.add_argument("--precision", choices=["bf16", "fp32"], default=None,
                         help="bf16 autocast (default on GPU, as bf16-mixed) or float32 (default on CPU)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
