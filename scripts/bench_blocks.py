@@ -15,9 +15,10 @@ Two tables per size (B x 512x8x28x28 and B x 1024x8x14x14; batch 2 by default, t
 Precision: ``--dtype float32``, or bfloat16/float16 with ``--precision autocast`` (the default: float32
 weights, low-precision activations, autocast on, as in training) or ``cast`` (weights and activations
 cast). Times are the minimum over ``--repeat`` calls after one warm-up (the least disturbed by other
-processes). Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above what was live before the
-pass; on CPU, the rise of the resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs)
-with glibc's mmap threshold pinned to 64 KiB so that it tracks live tensors (kernel scratch included).
+processes), all measured before any peak. Peak memory: on CUDA, ``torch.cuda.max_memory_allocated``
+above what was live before the pass; on CPU, the rise of the resident-set high-water mark (VmHWM, reset
+through /proc/self/clear_refs) with glibc's mmap threshold pinned to 64 KiB so that it tracks live
+tensors (kernel scratch included). The JSON has the rows under ``sizes.<res>.pooling`` and ``.nl``.
 
 Usage: python scripts/bench_blocks.py [--device cpu|cuda] [--dtype float32|bfloat16|float16]
        [--precision autocast|cast] [--batch 2] [--sizes res3,res4] [--repeat 5] [--threads N]
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import ctypes
 import json
 import re
@@ -99,38 +101,50 @@ def measure_time(run: Callable[[], None], device: torch.device, repeat: int) -> 
     return best
 
 
+class Inputs:
+    """One input tensor, its training copy and a fixed output gradient, shared by the cases that use it."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+        self.xg = x.detach().clone().requires_grad_()
+        self._grads = {x.dtype: torch.randn_like(x)}
+
+    def grad(self, dtype: torch.dtype) -> torch.Tensor:
+        if dtype not in self._grads:  # pytorchvideo's output is float32 under autocast
+            self._grads[dtype] = self._grads[self.x.dtype].to(dtype)
+        return self._grads[dtype]
+
+
 class Case:
     """One module on one input: forward / forward+backward runs in the benchmark's precision."""
 
-    def __init__(self, module: nn.Module, x: torch.Tensor, args: argparse.Namespace) -> None:
-        self.module, self.x, self.args = module, x, args
-        self.grad = torch.randn_like(x)
-        self.xg = x.detach().clone().requires_grad_()
+    def __init__(self, module: nn.Module, inputs: Inputs, args: argparse.Namespace) -> None:
+        self.module, self.inputs, self.args = module, inputs, args
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        low = self.x.dtype != torch.float32 and self.args.precision == "autocast"
-        return torch.autocast(self.x.device.type, dtype=self.x.dtype, enabled=low)
+    def autocast(self) -> contextlib.AbstractContextManager:
+        x = self.inputs.x
+        low = x.dtype != torch.float32 and self.args.precision == "autocast"
+        return torch.autocast(x.device.type, dtype=x.dtype, enabled=low)
 
     def forward(self) -> None:
         self.module.eval()
-        with torch.no_grad(), self._autocast():
-            self.module(self.x)
+        with torch.no_grad(), self.autocast():
+            self.module(self.inputs.x)
 
     def train_step(self) -> None:
         self.module.train()
         self.module.zero_grad(set_to_none=True)
-        self.xg.grad = None
-        with self._autocast():
-            out = self.module(self.xg)
-        if self.grad.dtype != out.dtype:  # once, in the warm-up call (pytorchvideo's output is float32 under autocast)
-            self.grad = self.grad.to(out.dtype)
-        out.backward(self.grad)
+        self.inputs.xg.grad = None
+        with self.autocast():
+            out = self.module(self.inputs.xg)
+        out.backward(self.inputs.grad(out.dtype))
 
-    def measure(self, device: torch.device) -> dict[str, Optional[float]]:
-        repeat = self.args.repeat
-        return {"fwd_ms": measure_time(self.forward, device, repeat),
-                "fwd_bwd_ms": measure_time(self.train_step, device, repeat),
-                "fwd_peak_mib": measure_peak(self.forward, device),
+    def times(self, device: torch.device) -> dict[str, float]:
+        return {"fwd_ms": measure_time(self.forward, device, self.args.repeat),
+                "fwd_bwd_ms": measure_time(self.train_step, device, self.args.repeat)}
+
+    def peaks(self, device: torch.device) -> dict[str, Optional[float]]:
+        return {"fwd_peak_mib": measure_peak(self.forward, device),
                 "fwd_bwd_peak_mib": measure_peak(self.train_step, device)}
 
 
@@ -153,81 +167,90 @@ def _randomise(block: nn.Module) -> nn.Module:
     return block
 
 
-def _activations(shape: tuple[int, ...], layout: str, args: argparse.Namespace) -> torch.Tensor:
+def _activations(shape: tuple[int, ...], layout: str, args: argparse.Namespace) -> Inputs:
     x = torch.randn(shape, device=args.device, dtype=getattr(torch, args.dtype))
-    return x.contiguous(memory_format=LAYOUTS[layout])
+    return Inputs(x.contiguous(memory_format=LAYOUTS[layout]))
 
 
 def _weights_dtype(args: argparse.Namespace) -> torch.dtype:
     return torch.float32 if args.precision == "autocast" else getattr(torch, args.dtype)
 
 
-def bench_pooling_blocks(name: str, shape: tuple[int, ...], args: argparse.Namespace) -> list[dict]:
-    """GC and SNL against the floor, in both layouts."""
-    device, rows = torch.device(args.device), []
-    channels = shape[1]
+Cases = list[tuple[dict, Case]]
+
+
+def pooling_cases(shape: tuple[int, ...], args: argparse.Namespace) -> Cases:
+    """The floor, GC and SNL, in both layouts."""
+    device, channels = torch.device(args.device), shape[1]
     blocks = {"gc_r4": GlobalContextBlock(channels, dim=3, ratio=1 / 4),
               "snl": SimplifiedNonLocalBlock(channels, dim=3)}
     blocks = {k: _randomise(b).to(device=device, dtype=_weights_dtype(args)) for k, b in blocks.items()}
+    cases = []
     for layout in LAYOUTS:
-        x = _activations(shape, layout, args)
-        floor = Case(Floor(channels, x.dtype).to(device), x, args).measure(device)
-        for key, block in blocks.items():
-            row = {"block": key, "layout": layout, **Case(block, x, args).measure(device)}
-            row["fwd_x_floor"] = row["fwd_ms"] / floor["fwd_ms"]
-            row["fwd_bwd_x_floor"] = row["fwd_bwd_ms"] / floor["fwd_bwd_ms"]
-            row |= {"floor_fwd_ms": floor["fwd_ms"], "floor_fwd_bwd_ms": floor["fwd_bwd_ms"]}
-            rows.append(row)
-    print(f"\n[{name}] GC and SNL vs the floor y = x * a + b (same tensor, same layout), {_where(shape, args)}")
-    print(f"{'block':<8}{'layout':<15}{'floor fwd ms':>13}{'fwd ms':>9}{'x floor':>9}"
-          f"{'floor f+b ms':>14}{'f+b ms':>9}{'x floor':>9}")
-    for r in rows:
-        print(f"{r['block']:<8}{r['layout']:<15}{r['floor_fwd_ms']:>13.2f}{r['fwd_ms']:>9.2f}{r['fwd_x_floor']:>8.2f}x"
-              f"{r['floor_fwd_bwd_ms']:>14.2f}{r['fwd_bwd_ms']:>9.2f}{r['fwd_bwd_x_floor']:>8.2f}x")
-    return rows
+        inputs = _activations(shape, layout, args)
+        floor = Floor(channels, inputs.x.dtype).to(device)
+        cases.append(({"block": "floor", "layout": layout}, Case(floor, inputs, args)))
+        cases += [({"block": key, "layout": layout}, Case(block, inputs, args)) for key, block in blocks.items()]
+    return cases
 
 
-def bench_nl(name: str, shape: tuple[int, ...], args: argparse.Namespace) -> list[dict]:
-    """Every NL attention path next to pytorchvideo's NonLocal on the same weights."""
+def nl_cases(shape: tuple[int, ...], args: argparse.Namespace) -> Cases:
+    """pytorchvideo's NonLocal and our NL along every attention path, on the same weights."""
     from pytorchvideo.layers.nonlocal_net import create_nonlocal
 
     device, channels = torch.device(args.device), shape[1]
-    x = _activations(shape, args.nl_layout, args)
+    inputs = _activations(shape, args.nl_layout, args)
+    x = inputs.x
     policy = choose_path(device.type, x.dtype, channels // 2)
-    rows = []
+    cases = []
     for inst in ("softmax", "dot_product"):
         ours = _randomise(NonLocalBlock(channels, dim=3, instantiation=inst)).to(device, _weights_dtype(args))
         ref = create_nonlocal(dim_in=channels, dim_inner=channels // 2, pool_size=(1, 2, 2), instantiation=inst)
         ref.load_state_dict(ours.state_dict(), strict=True)
-        ref.to(device, _weights_dtype(args))
-        reference = Case(ref, x, args)
-        paths = PATHS if inst == "softmax" else ("-",)
-        diffs, errors = {}, {}
-        with torch.no_grad(), reference._autocast():  # before any training step moves the BN statistics
+        reference = Case(ref.to(device, _weights_dtype(args)), inputs, args)
+        cases.append(({"block": f"pytorchvideo_nl_{inst}", "path": "-"}, reference))
+        with torch.no_grad(), reference.autocast():
             expected = ref.eval()(x).float()
-            for path in paths:
-                ours.softmax_path = "auto" if path == "-" else path
-                try:
-                    diffs[path] = (ours.eval()(x).float() - expected).abs().max().item()
-                except RuntimeError as error:  # the kernel does not apply to this device/dtype/head dim
-                    errors[path] = str(error).splitlines()[0][:200]
-        ref_row = {"block": f"pytorchvideo_nl_{inst}", "path": "-", **reference.measure(device)}
-        rows.append(ref_row)
-        for path in paths:
-            if path in errors:
-                rows.append({"block": f"nl_{inst}", "path": path, "error": errors[path]})
-                continue
-            ours.softmax_path = "auto" if path == "-" else path
-            row = {"block": f"nl_{inst}", "path": path, "max_abs_diff": diffs[path],
-                   **Case(ours, x, args).measure(device)}
-            for key in ("fwd_ms", "fwd_bwd_ms", "fwd_peak_mib", "fwd_bwd_peak_mib"):
-                mine, theirs = row[key], ref_row[key]
-                row[key.replace("_ms", "").replace("_mib", "") + "_ratio"] = mine / theirs if mine and theirs else None
-            row["policy"] = path == policy
-            rows.append(row)
-        ours.softmax_path = "auto"
+        for path in PATHS if inst == "softmax" else ("-",):
+            block = copy.deepcopy(ours)
+            block.softmax_path = "auto" if path == "-" else path
+            row = {"block": f"nl_{inst}", "path": path, "policy": path == policy}
+            try:
+                with torch.no_grad(), reference.autocast():
+                    row["max_abs_diff"] = (block.eval()(x).float() - expected).abs().max().item()
+            except RuntimeError as error:  # the kernel does not apply to this device/dtype/head dim
+                row["error"] = str(error).splitlines()[0][:200]
+            cases.append((row, Case(block, inputs, args)))
+    return cases
+
+
+def print_pooling(name: str, shape: tuple[int, ...], rows: list[dict], args: argparse.Namespace) -> None:
+    floors = {r["layout"]: r for r in rows if r["block"] == "floor"}
+    for r in rows:
+        floor = floors[r["layout"]]
+        r["fwd_x_floor"] = r["fwd_ms"] / floor["fwd_ms"]
+        r["fwd_bwd_x_floor"] = r["fwd_bwd_ms"] / floor["fwd_bwd_ms"]
+    print(f"\n[{name}] GC and SNL vs the floor y = x * a + b (same tensor, same layout), {_where(shape, args)}")
+    print(f"{'block':<8}{'layout':<15}{'fwd ms':>9}{'x floor':>9}{'f+b ms':>9}{'x floor':>9}"
+          f"{'fwd peak MiB':>14}{'f+b peak MiB':>14}")
+    for r in rows:
+        peaks = "".join(f"{v:>14.1f}" if v is not None else f"{'n/a':>14}"
+                        for v in (r["fwd_peak_mib"], r["fwd_bwd_peak_mib"]))
+        print(f"{r['block']:<8}{r['layout']:<15}{r['fwd_ms']:>9.2f}{r['fwd_x_floor']:>8.2f}x"
+              f"{r['fwd_bwd_ms']:>9.2f}{r['fwd_bwd_x_floor']:>8.2f}x" + peaks)
+
+
+def print_nl(name: str, shape: tuple[int, ...], rows: list[dict], args: argparse.Namespace) -> None:
+    policy = next((r["path"] for r in rows if r.get("policy")), "?")
+    refs = {r["block"]: r for r in rows if r["block"].startswith("pytorchvideo")}
+    keys = ("fwd_ms", "fwd_bwd_ms", "fwd_peak_mib", "fwd_bwd_peak_mib")
+    for r in rows:
+        ref = refs[r["block"].replace("nl_", "pytorchvideo_nl_", 1)] if r["block"].startswith("nl_") else None
+        for key in keys if ref and "error" not in r else ():
+            mine, theirs = r[key], ref[key]
+            r[key.replace("_ms", "").replace("_mib", "") + "_ratio"] = mine / theirs if mine and theirs else None
     print(f"\n[{name}] NL vs pytorchvideo's NonLocal (same weights), {_where(shape, args, args.nl_layout)}; "
-          f"policy: {policy!r} (head dim {channels // 2})")
+          f"policy: {policy!r} (head dim {shape[1] // 2})")
     print(f"{'block':<28}{'path':<16}{'fwd ms':>16}{'fwd+bwd ms':>16}{'fwd peak MiB':>18}{'f+b peak MiB':>18}"
           f"{'max|diff|':>11}")
     for r in rows:
@@ -235,11 +258,9 @@ def bench_nl(name: str, shape: tuple[int, ...], args: argparse.Namespace) -> lis
         if "error" in r:
             print(f"{r['block']:<28}{label:<16}  n/a: {r['error'][:90]}")
             continue
-        cells = [_cell(r[k], r.get(k.replace("_ms", "").replace("_mib", "") + "_ratio"))
-                 for k in ("fwd_ms", "fwd_bwd_ms", "fwd_peak_mib", "fwd_bwd_peak_mib")]
+        cells = [_cell(r[k], r.get(k.replace("_ms", "").replace("_mib", "") + "_ratio")) for k in keys]
         diff = f"{r['max_abs_diff']:>11.1e}" if "max_abs_diff" in r else ""
         print(f"{r['block']:<28}{label:<16}" + "".join(cells) + diff)
-    return rows
 
 
 def _cell(value: Optional[float], ratio: Optional[float]) -> str:
@@ -282,19 +303,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     device, threads = torch.device(args.device), torch.get_num_threads()
     args.nl_layout = args.nl_layout or ("channels_last" if device.type == "cuda" else "contiguous")
     if device.type == "cpu":
-        _pin_mmap_threshold()
         torch.set_num_threads(args.threads or 1)
     torch.manual_seed(0)
     report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
               "torch": torch.__version__, "dtype": args.dtype, "precision": args.precision,
               "batch": args.batch, "threads": torch.get_num_threads(), "sizes": {}}
-    for name in sizes:
-        shape = (args.batch, *(QUICK if args.quick else SIZES)[name])
-        report["sizes"][name] = {"shape": list(shape)}
-        if "pooling" in parts:
-            report["sizes"][name]["pooling_blocks"] = bench_pooling_blocks(name, shape, args)
-        if "nl" in parts:
-            report["sizes"][name]["nl"] = bench_nl(name, shape, args)
+    shapes = {name: (args.batch, *(QUICK if args.quick else SIZES)[name]) for name in sizes}
+    cases = {(name, part): (pooling_cases if part == "pooling" else nl_cases)(shape, args)
+             for name, shape in shapes.items() for part in ("pooling", "nl") if part in parts}
+    # All timings first, then all peaks: on CPU the peak measurement pins glibc's mmap threshold, which
+    # makes every large allocation fault its pages in again (slower, unlike a caching allocator).
+    for row, case in (c for group in cases.values() for c in group if "error" not in c[0]):
+        row |= case.times(device)
+    if device.type == "cpu":
+        _pin_mmap_threshold()
+    for row, case in (c for group in cases.values() for c in group if "error" not in c[0]):
+        row |= case.peaks(device)
+    for (name, part), group in cases.items():
+        rows = [row for row, _ in group]
+        (print_pooling if part == "pooling" else print_nl)(name, shapes[name], rows, args)
+        report["sizes"].setdefault(name, {"shape": list(shapes[name])})[part] = rows
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     torch.set_num_threads(threads)  # as it was (main() also runs inside the test suite)

@@ -365,8 +365,8 @@ def test_bench_script_quick_smoke(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "x floor" in out and "pytorchvideo" in out and "<- policy" in out
     report = json.loads((tmp_path / "b.json").read_text())["sizes"]["res4"]
-    pooling = {(r["block"], r["layout"]): r for r in report["pooling_blocks"]}
-    assert set(pooling) == {(b, l) for b in ("gc_r4", "snl") for l in ("contiguous", "channels_last")}
+    pooling = {(r["block"], r["layout"]): r for r in report["pooling"]}
+    assert set(pooling) == {(b, l) for b in ("floor", "gc_r4", "snl") for l in ("contiguous", "channels_last")}
     assert all(r["fwd_bwd_x_floor"] > 0 for r in pooling.values())
     nl = [r for r in report["nl"] if r["block"] == "nl_softmax"]
     assert [r["path"] for r in nl] == list(PATHS)  # every candidate, measured or "n/a" with the reason
