@@ -15,10 +15,10 @@ Two tables per size (B x 512x8x28x28 and B x 1024x8x14x14; batch 2 by default, t
 Precision: ``--dtype float32``, or bfloat16/float16 with ``--precision autocast`` (the default: float32
 weights, low-precision activations, autocast on, as in training) or ``cast`` (weights and activations
 cast). Times are the minimum over ``--repeat`` calls after one warm-up (the least disturbed by other
-processes), all measured before any peak. Peak memory: on CUDA, ``torch.cuda.max_memory_allocated``
+processes). Peak memory: on CUDA, ``torch.cuda.max_memory_allocated``
 above what was live before the pass; on CPU, the rise of the resident-set high-water mark (VmHWM, reset
 through /proc/self/clear_refs) with glibc's mmap threshold pinned to 64 KiB so that it tracks live
-tensors (kernel scratch included). The JSON has the rows under ``sizes.<res>.pooling`` and ``.nl``.
+tensors (kernel scratch included); the CPU timings come after, from a heap that caches freed memory. The JSON has the rows under ``sizes.<res>.pooling`` and ``.nl``.
 
 Usage: python scripts/bench_blocks.py [--device cpu|cuda] [--dtype float32|bfloat16|float16]
        [--precision autocast|cast] [--batch 2] [--sizes res3,res4] [--repeat 5] [--threads N]
@@ -52,12 +52,25 @@ LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channel
 MiB = 2**20
 
 
+def _libc() -> Optional[ctypes.CDLL]:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def _pin_mmap_threshold() -> None:
     """Make glibc mmap every allocation >= 64 KiB (and unmap it on free): RSS then follows live tensors."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
-    except OSError:
-        pass
+    if _libc() is not None:
+        _libc().mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+
+
+def _cache_heap() -> None:
+    """Serve allocations up to 32 MiB (glibc's maximum) from a heap that is never trimmed: freed tensors
+    are reused without faulting their pages in again, as a caching allocator (CUDA's) does."""
+    if _libc() is not None:
+        _libc().mallopt(-3, 32 * MiB)  # M_MMAP_THRESHOLD
+        _libc().mallopt(-1, 2**30)  # M_TRIM_THRESHOLD
 
 
 def _status_bytes(field: str) -> int:
@@ -144,8 +157,10 @@ class Case:
                 "fwd_bwd_ms": measure_time(self.train_step, device, self.args.repeat)}
 
     def peaks(self, device: torch.device) -> dict[str, Optional[float]]:
-        return {"fwd_peak_mib": measure_peak(self.forward, device),
-                "fwd_bwd_peak_mib": measure_peak(self.train_step, device)}
+        self.forward()  # warm-up: one-time allocations (kernel caches, lazy init) are not the pass's
+        fwd = measure_peak(self.forward, device)
+        self.train_step()
+        return {"fwd_peak_mib": fwd, "fwd_bwd_peak_mib": measure_peak(self.train_step, device)}
 
 
 class Floor(nn.Module):
@@ -311,14 +326,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     shapes = {name: (args.batch, *(QUICK if args.quick else SIZES)[name]) for name in sizes}
     cases = {(name, part): (pooling_cases if part == "pooling" else nl_cases)(shape, args)
              for name, shape in shapes.items() for part in ("pooling", "nl") if part in parts}
-    # All timings first, then all peaks: on CPU the peak measurement pins glibc's mmap threshold, which
-    # makes every large allocation fault its pages in again (slower, unlike a caching allocator).
-    for row, case in (c for group in cases.values() for c in group if "error" not in c[0]):
-        row |= case.times(device)
+    # On CPU, all peaks first with glibc's mmap threshold pinned (every large tensor mapped on allocation and
+    # unmapped on free), then all timings with a caching heap (pinned, every allocation faults its pages in).
     if device.type == "cpu":
         _pin_mmap_threshold()
-    for row, case in (c for group in cases.values() for c in group if "error" not in c[0]):
+    measured = [c for group in cases.values() for c in group if "error" not in c[0]]
+    for row, case in measured:
         row |= case.peaks(device)
+    if device.type == "cpu":
+        _cache_heap()
+    for row, case in measured:
+        row |= case.times(device)
     for (name, part), group in cases.items():
         rows = [row for row, _ in group]
         (print_pooling if part == "pooling" else print_nl)(name, shapes[name], rows, args)

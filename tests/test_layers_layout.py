@@ -173,8 +173,9 @@ def test_policy_table_picks_measured_paths():
     assert choose_path("cuda", torch.bfloat16, 256) == "sdpa"  # flash applies (res3)
     assert choose_path("cuda", torch.bfloat16, 512) == "math"  # res4: flash does not apply
     assert choose_path("cuda", torch.float32, 256) == "math"
-    assert choose_path("cpu", torch.float32, 512) == "sdpa"
-    assert choose_path("cpu", torch.bfloat16, 256) == "sdpa"
+    assert choose_path("cpu", torch.float32, 256) == "sdpa"
+    assert choose_path("cpu", torch.float32, 512) == "math"
+    assert choose_path("meta", torch.float32, 512) == "sdpa"  # complexity counting: the default
     assert all(rule.path in attention_paths.PATHS and rule.why for rule in POLICY)
     assert POLICY[-1].device == "*" and not POLICY[-1].dtypes and POLICY[-1].max_head_dim is None  # a default
     with pytest.raises(ValueError, match="valid paths"):
