@@ -121,7 +121,7 @@ def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace,
               "--data.init_args.train_flip=false", "--trainer.log_every_n_steps=1"]
     if test_list is not None:
         common.append(f"--data.init_args.test_list={test_list}")
-    schedule = [f"--trainer.max_epochs={args.epochs}", f"--model.lr_scheduler.init_args.max_epochs={args.epochs}",
+    schedule = [f"--trainer.max_epochs={args.epochs}",  # also the schedule's length
                 f"--model.lr_scheduler.init_args.warmup_epochs={min(1, args.epochs - 1)}"]
     results, timing = run / "test" / "results.json", run / "fit_seconds.json"
     if args.keep_finished and results.is_file():
@@ -138,11 +138,11 @@ def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace,
 
 
 def training_clips_per_s(run: Path) -> float:
-    """Median of the logged ``train/clips_per_s`` (time between batch starts: data loading included)."""
+    """Median of the logged ``throughput/clips_per_s`` (``gcvideo.training.TrainThroughput``: data wait included)."""
     values = []
     for metrics in sorted(run.glob("logs/version_*/metrics.csv")):
         with open(metrics, newline="") as f:
-            values += [float(r["train/clips_per_s"]) for r in csv.DictReader(f) if r.get("train/clips_per_s")]
+            values += [float(r["throughput/clips_per_s"]) for r in csv.DictReader(f) if r.get("throughput/clips_per_s")]
     return statistics.median(values) if values else float("nan")
 
 

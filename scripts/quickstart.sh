@@ -5,6 +5,7 @@
 #   3. train the small Slow-R50 + 5 GC model           (configs/synthetic/slow_r50_gc5.yaml)
 #   4. test it with 10 clips x 3 crops per video, softmax averaged per video
 #   5. export the backbone to safetensors, print a results table, write runs/quickstart/results.json
+#      (the run folder also holds CSV + TensorBoard logs, checkpoints and curves.png)
 # Environment: CONFIG (another synthetic config), DATA (dataset folder), RUN (output folder).
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh"
@@ -20,9 +21,8 @@ start=$(date +%s)
 echo "[quickstart] the synthetic dataset in $DATA (10 classes, 2,400 training videos; written once)"
 gcvideo synth --out "$DATA"
 
-rm -rf "$RUN"
-common=(--config "$CONFIG" --data.init_args.root "$DATA" --trainer.default_root_dir "$RUN"
-        --trainer.logger.init_args.save_dir "$RUN")
+rm -rf "$RUN"  # one run per run folder: a fit into a folder holding another run is refused
+common=(--config "$CONFIG" --data.init_args.root "$DATA" --trainer.default_root_dir "$RUN")
 echo "[quickstart] training ($CONFIG)"
 gcvideo fit "${common[@]}"
 echo "[quickstart] testing with 10 clips x 3 crops per video"
@@ -42,8 +42,9 @@ results = {
 }
 (run / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 print("\n  gcvideo quick start: Slow-R50 + 5 GC (small), synthetic data, 10x3 views")
-print(f"  {'top-1':<10}{results['top1']:.3f}\n  {'top-5':<10}{results['top5']:.3f}")
+print(f"  {'top-1':<10}{100 * results['top1']:.1f} %\n  {'top-5':<10}{100 * results['top5']:.1f} %")
 print(f"  {'videos':<10}{results['videos']} evaluated, {results['missing']} missing, {results['views']} views each")
-print(f"  {'backbone':<10}{results['backbone']}\n  {'time':<10}{time.time() - start:.0f} s (after set-up)")
+print(f"  {'backbone':<10}{results['backbone']}\n  {'curves':<10}{run / 'curves.png'}")
+print(f"  {'time':<10}{time.time() - start:.0f} s (after set-up)")
 print(f"  written   {run / 'results.json'}")
 PY

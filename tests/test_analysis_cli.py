@@ -19,7 +19,7 @@ TINY = [  # width-4 model on 4x32x32 clips, as the training tests do
     "--data.init_args.val_short_side=32", "--data.init_args.val_crop=32",
     "--data.init_args.test_short_side=32", "--data.init_args.test_crop=32",
     "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-    "--trainer.max_epochs=1", "--trainer.limit_val_batches=0",
+    "--trainer.max_epochs=1", "--model.lr_scheduler.init_args.warmup_epochs=0", "--trainer.limit_val_batches=0",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Every config parses (``--print_config``), and the Kinetics configs state PAPER.md's recipe exactly."""
+"""Every config parses (``--print_config``), and the Kinetics configs state the SlowFast 8x8 recipe
+(arXiv 1812.03982) exactly."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def test_kinetics_configs_state_the_slowfast_recipe(config):
     assert model["optimizer"]["class_path"] == "torch.optim.SGD"
     assert (opt["momentum"], opt["weight_decay"], model["dropout"], model["width"]) == (0.9, 1e-4, 0.5, 64)
     assert model["lr_scheduler"]["class_path"] == "gcvideo.training.WarmupCosineLR"
-    assert sched["max_epochs"] == trainer["max_epochs"] and sched["warmup_start_factor"] == 0.1
+    assert "max_epochs" not in sched and sched["warmup_start_factor"] == 0.1  # the trainer's max_epochs rules
     assert (data["frames"], data["stride"], data["train_crop"], list(data["train_short_side"])) == (8, 8, 224, [256, 320])
     assert (data["test_clips"], data["test_crops"], data["test_crop"], data["test_short_side"]) == (10, 3, 256, 256)
     if "finetune" in config.stem:
@@ -97,7 +98,7 @@ def test_synthetic_video_rows_share_one_recipe():
     cfgs = {row: yaml.safe_load((ROOT / "configs" / "synthetic" / f"{row}.yaml").read_text()) for row in rows}
     for row, cfg in cfgs.items():
         assert cfg["model"]["preset"] == row and cfg["trainer"]["default_root_dir"] == f"runs/synthetic/{row}"
-        assert cfg["model"]["lr_scheduler"]["init_args"]["max_epochs"] == cfg["trainer"]["max_epochs"]
+        assert "max_epochs" not in cfg["model"]["lr_scheduler"]["init_args"]  # one source: trainer.max_epochs
         assert cfg["data"]["init_args"]["train_flip"] is False  # mirrored clips change class
     strip = lambda cfg: {**cfg, "model": {**cfg["model"], "preset": None},  # noqa: E731
                          "trainer": {**cfg["trainer"], "default_root_dir": None, "logger": None}}

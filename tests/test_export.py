@@ -50,6 +50,10 @@ def test_export_and_load_round_trip_gives_identical_features(checkpoint, tmp_pat
     with torch.no_grad():
         assert torch.equal(model.forward_features(x), module.model.forward_features(x))
     assert model.metadata["class_names"] == CLASSES
+    # no classifier in the file: no class scores from a random one, but an error that says what to call
+    with pytest.raises(RuntimeError, match=r"without its classifier: use model\.forward_features"):
+        model(x)
+    assert not any(k.startswith("blocks.5.proj.") for k in model.state_dict())
 
 
 def test_export_with_head_gives_identical_logits(checkpoint, tmp_path):
@@ -91,3 +95,20 @@ def test_export_rejects_other_files(tmp_path):
     out = export_backbone(model, tmp_path / "img.safetensors", data_info={"input": "image", "crop": 32})
     assert json.loads(json.dumps(read_metadata(out)))["build_args"]["name"] == "resnet50"
     assert torch.equal(load(out).conv1.weight, model.conv1.weight)
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    def error_of(*args: str) -> str:
+        assert gcvideo(["export", *args]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1
+        return lines[0]
+
+    missing, garbage = tmp_path / "missing.ckpt", tmp_path / "b.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    out = str(tmp_path / "b.safetensors")
+    assert error_of("--ckpt", str(missing), "--out", out) == f"gcvideo export: error: checkpoint not found: {missing}"
+    assert error_of("--ckpt", str(garbage), "--out", str(tmp_path / "b.pt")) == \
+        f"gcvideo export: error: --out must end with .safetensors, got {tmp_path / 'b.pt'}"
+    assert error_of("--ckpt", str(garbage), "--out", out).startswith(
+        f"gcvideo export: error: {garbage}: not a PyTorch checkpoint")

@@ -75,12 +75,103 @@ def test_rejects_bad_shapes_and_indices():
     metric = MultiViewAccuracy(2, 3, 4)
     with pytest.raises(ValueError, match="probs must be"):
         metric.update(torch.zeros(2, 5), torch.zeros(2), torch.arange(2), torch.ones(2, dtype=torch.bool))
-    with pytest.raises(ValueError, match="sample_index outside"):
+    with pytest.raises(ValueError, match="item_index outside"):
         metric.update(torch.zeros(1, 4), torch.zeros(1), torch.tensor([6]), torch.ones(1, dtype=torch.bool))
 
 
+def test_items_carrying_several_views_match_the_formula():
+    """Test items are windows carrying their 3 crops: (B, 3, C) probabilities per item."""
+    n, clips, crops, c = 5, 4, 3, 7
+    probs, labels = _views(n, clips * crops, c, seed=5)
+    valid = torch.ones(n * clips * crops, dtype=torch.bool)
+    valid[3 * clips * crops + 4] = False  # a bad window of video 3: the whole item is invalid
+    item_probs = probs.view(n * clips, crops, c)
+    item_labels, item_valid = labels.view(n * clips, crops)[:, 0], valid.view(n * clips, crops).all(1)
+    valid = item_valid.repeat_interleave(crops)
+    metric = MultiViewAccuracy(n, clips * crops, c, views_per_item=crops)
+    order = torch.randperm(n * clips, generator=torch.Generator().manual_seed(2))
+    for chunk in order.split(3):
+        metric.update(item_probs[chunk], item_labels[chunk], chunk, item_valid[chunk])
+    out = metric.compute()
+    top1, top5, videos = _reference(probs, labels, n, clips * crops, valid)
+    assert (out["top1"], out["top5"], out["videos"], out["missing"]) == (top1, top5, videos, 1)
+    assert torch.allclose(out["probs"][1], probs[clips * crops:2 * clips * crops].double().mean(0), atol=1e-11)
+    with pytest.raises(ValueError, match=r"probs must be \(B, 3, 7\)"):
+        metric.update(probs[:3], labels[:3], torch.arange(3), torch.ones(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="multiple of views_per_item"):
+        MultiViewAccuracy(n, 10, c, views_per_item=3)
+
+
+def _ddp_metric_worker(rank: int, world: int, store: str, out: str, duplicate: bool) -> None:
+    """One process of ``test_ddp_sync_is_an_all_reduce``: Lightning's test sampling, then compute()."""
+    import json
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)  # a forked child must not use the parent's OpenMP threads (they hang)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    sent = []
+    real_all_reduce = dist.all_reduce
+
+    def counted(tensor, *args, **kwargs):
+        sent.append(tensor.numel() * tensor.element_size())
+        return real_all_reduce(tensor, *args, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the metric gathered states from every process")
+
+    dist.all_reduce = counted
+    dist.all_gather = dist.all_gather_into_tensor = dist.all_gather_object = dist.gather = refuse
+    n, clips, crops, c = 7, 3, 2, 11  # 21 items: padded to a multiple of 2 and 3 by repeating the first
+    probs, labels = _views(n, clips * crops, c, seed=9)
+    item_probs, item_labels = probs.view(n * clips, crops, c), labels.view(n * clips, crops)[:, 0]
+    items = list(range(n * clips))
+    items += items[: -len(items) % world]  # DistributedSampler(shuffle=False): pad, then every world-th
+    mine = torch.tensor(items[rank::world] + ([rank] if duplicate and rank == 0 else []))
+    metric = MultiViewAccuracy(n, clips * crops, c, views_per_item=crops)
+    for chunk in mine.split(4):
+        metric.update(item_probs[chunk], item_labels[chunk], chunk, torch.ones(len(chunk), dtype=torch.bool))
+    try:
+        result = {k: v for k, v in metric.compute().items() if not isinstance(v, torch.Tensor)}
+    except RuntimeError as e:
+        result = {"error": str(e)}
+    state_bytes = sum(getattr(metric, k).numel() * getattr(metric, k).element_size()
+                      for k in ("prob_sums", "seen", "invalid", "labels"))
+    with open(f"{out}.{rank}", "w") as f:
+        json.dump({"result": result, "sent": sum(sent), "state_bytes": state_bytes}, f)
+    dist.destroy_process_group()
+
+
+def _run_ddp_metric(tmp_path, world: int, duplicate: bool = False) -> list[dict]:
+    import json
+
+    import torch.multiprocessing as mp
+
+    out = tmp_path / f"w{world}{duplicate}"
+    mp.start_processes(_ddp_metric_worker, args=(world, str(tmp_path / f"store{world}{duplicate}"), str(out),
+                                                 duplicate), nprocs=world, start_method="fork")
+    return [json.loads(open(f"{out}.{rank}").read()) for rank in range(world)]
+
+
+def test_ddp_sync_is_an_all_reduce_of_constant_size(tmp_path):
+    """CPU DDP (gloo) with 2 and 3 processes: the same result as one process, no all-gather, and the bytes
+    each process passes to the collectives are exactly its states, whatever the number of processes."""
+    n, clips, crops, c = 7, 3, 2, 11
+    probs, labels = _views(n, clips * crops, c, seed=9)
+    single = MultiViewAccuracy(n, clips * crops, c, views_per_item=crops)
+    single.update(probs.view(n * clips, crops, c), labels.view(n * clips, crops)[:, 0], torch.arange(n * clips),
+                  torch.ones(n * clips, dtype=torch.bool))
+    expected = {k: v for k, v in single.compute().items() if not isinstance(v, torch.Tensor)}
+    for world in (2, 3):
+        for part in _run_ddp_metric(tmp_path, world):
+            assert part["result"] == expected
+            assert part["sent"] == part["state_bytes"] == (n * c + 2 * n * clips + n) * 8
+    # a view counted twice is still caught after the all-reduce, on every process
+    assert all("counted more than once" in p["result"]["error"] for p in _run_ddp_metric(tmp_path, 2, True))
+
+
 def test_warmup_cosine_is_the_pyslowfast_recipe():
-    """lr 0.1, 34 warm-up epochs from 0.01, half-cosine over 196 epochs (PAPER.md, PySlowFast lr_policy)."""
+    """lr 0.1, 34 warm-up epochs from 0.01, half-cosine over 196 epochs (SlowFast arXiv 1812.03982 recipe, PySlowFast lr_policy)."""
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     sched = WarmupCosineLR(opt, max_epochs=196, warmup_epochs=34, warmup_start_factor=0.1)
     steps = 10

@@ -13,7 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm import tqdm
+
+from gcvideo.models.io import MissingClassifierError
+from gcvideo.progress import progress_bar
 
 from .hooks import StatisticsCollector
 from .pictures import attention_picture
@@ -68,7 +70,8 @@ def measure(
     )
     kept: list[torch.Tensor] = []
     skipped = 0
-    with torch.no_grad(), collector, tqdm(total=len(order), desc="analyze", unit="clip", disable=not progress) as bar:
+    with torch.no_grad(), collector, \
+            progress_bar(total=len(order), desc="analyze", unit="clip", disable=not progress) as bar:
         for batch in loader:
             x = _input_of(batch)
             valid = batch.get("valid", torch.ones(x.shape[0], dtype=torch.bool))
@@ -77,7 +80,10 @@ def measure(
             if len(x):
                 if len(kept) < picture_clips:
                     kept.extend(x[: picture_clips - len(kept)].clone())
-                model(x.to(device, non_blocking=True))
+                try:
+                    model(x.to(device, non_blocking=True))
+                except MissingClassifierError:  # a backbone-only export: its blocks ran (and were measured)
+                    pass
             bar.update(len(valid))
     if collector.clips_seen == 0:
         raise ValueError(f"none of the {len(order)} selected items could be decoded ({skipped} skipped)")

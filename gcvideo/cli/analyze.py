@@ -4,8 +4,8 @@
         [--split val] [--clips 16] [--pairs 1024] [--pictures 2] --out runs/analysis/nl5
 
 Accepts a gcvideo training checkpoint (``.ckpt``, read with ``weights_only=True``) or an exported backbone
-(``.safetensors`` from ``gcvideo export``; exported without its head, the classifier is random, which
-the statistics do not use). Input sizes default to the ones the model was trained with (stored in the
+(``.safetensors`` from ``gcvideo export``, with or without its classifier, which the statistics do not
+use). Input sizes default to the ones the model was trained with (stored in the
 checkpoint). Writes ``OUT/stats.json``, ``OUT/stats.md`` and ``OUT/pictures/*.png``.
 """
 

@@ -1,8 +1,11 @@
-"""``gcvideo data check|bench``: find unreadable videos, or time the clip pipelines (issue 3)."""
+"""``gcvideo data check|bench|prepare|make-bench-videos``: find unreadable videos, time the clip pipelines,
+re-encode a dataset for fast training, write benchmark videos (issues 3 and 9)."""
 
 from __future__ import annotations
 
 import argparse
+
+from gcvideo.cli.data_pipeline import add_parsers, run as run_pipeline_tool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,19 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--decoder", default="decord", choices=("decord", "pyav"))
     check.add_argument("--min-frames", type=int, default=1, help="videos with fewer frames count as bad")
     check.add_argument("--class-names-file", default=None)
-    bench = sub.add_parser("bench", help="clips/s per worker of the train/val pipelines vs pytorchvideo")
-    bench.add_argument("--root", required=True)
-    bench.add_argument("--split", default="val")
-    bench.add_argument("--clips", type=int, default=20)
-    bench.add_argument("--frames", type=int, default=8)
-    bench.add_argument("--stride", type=int, default=8)
-    bench.add_argument("--train-short-side", type=int, nargs=2, default=(256, 320))
-    bench.add_argument("--train-crop", type=int, default=224)
-    bench.add_argument("--val-short-side", type=int, default=256)
-    bench.add_argument("--val-crop", type=int, default=224)
+    add_parsers(sub)  # bench, prepare, make-bench-videos (gcvideo/cli/data_pipeline.py)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action != "check":
+        return run_pipeline_tool(args)
     if args.action == "check":
         from gcvideo.data.check import check_split
 
@@ -38,10 +34,3 @@ def run(args: argparse.Namespace) -> int:
               f"{summary['clean']} clean, {summary['bad']} bad (reasons: {reasons})")
         print(f"clean list: {summary['clean_list']}\nbad list:   {summary['bad_list']}")
         return 0
-    from gcvideo.data.bench import bench, format_bench
-
-    results = bench(args.root, args.split, args.clips, frames=args.frames, stride=args.stride,
-                    train_short_side=tuple(args.train_short_side), train_crop=args.train_crop,
-                    val_short_side=args.val_short_side, val_crop=args.val_crop)
-    print(format_bench(results))
-    return 0

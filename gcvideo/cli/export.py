@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gcvideo.errors import UserError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", required=True, help="gcvideo training checkpoint (.ckpt)")
@@ -23,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from gcvideo.training.module import load_classifier
 
     if Path(args.out).suffix != ".safetensors":
-        raise SystemExit(f"gcvideo export: --out must end with .safetensors, got {args.out}")
+        raise UserError(f"--out must end with .safetensors, got {args.out}")
     module = load_classifier(args.ckpt)
     hp = module.hparams
     out = export_backbone(module.model, args.out, with_head=args.with_head, class_names=hp.get("class_names"),

@@ -1,8 +1,10 @@
 """``gcvideo data bench``: clips per second of the clip pipelines, per worker (issue 3, "Speed").
 
 Measured in one process with one thread (what one DataLoader worker does): the train and val pipelines
-with each backend, a floor (PyAV decoding the same val frames, no transforms), and pytorchvideo's
-``EncodedVideo`` (PyAV) cutting the same centre clip followed by the same resize/crop/normalisation.
+with each backend (normalised float32 clips, one clip per decoded video; ``--mode training`` in
+``gcvideo.data.bench_workers`` measures the training pipeline's speed-ups), a floor (PyAV decoding the
+same val frames, no transforms), and pytorchvideo's ``EncodedVideo`` (PyAV) cutting the same centre clip
+followed by the same resize/crop/normalisation.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def bench(root: str, split: str = "val", clips: int = 20, *, frames: int = 8, st
     resize = v2.Compose([v2.Resize(val_short_side, antialias=True), v2.CenterCrop(val_crop)])
     results["pytorchvideo EncodedVideo(pyav) val clip + same transforms"] = _rate(
         lambda i: _pytorchvideo_clip(paths[i], frames, stride, resize), clips)
-    for decoder in ("decord", "pyav"):
+    for decoder in ("decord", "pyav", "pyav_fast"):
         for mode in ("val", "train"):
             ds = VideoDataset(records, mode, frames=frames, stride=stride, decoder=decoder,
                               short_side=train_short_side if mode == "train" else val_short_side,

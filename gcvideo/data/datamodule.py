@@ -1,31 +1,46 @@
-"""Lightning data module of Kinetics-style video datasets (issue 3; PAPER.md "Slow-only ResNet-50").
+"""Lightning data module of Kinetics-style video datasets (issues 3 and 13): the Slow-only ResNet-50 input
+of GCNet's Kinetics experiments (arXiv 1904.11492; the recipe of SlowFast arXiv 1812.03982, Sec. 4-5).
 
 The same module reads a real Kinetics-400 copy and the embedded synthetic dataset (``gcvideo synth``):
 both have ``annotations/<split>.csv`` in the official layout. ``list_suffix=".clean"`` (or explicit
 ``train_list``/``val_list``/``test_list``) points it at the lists written by ``gcvideo data check``.
+The videos of a split live in a ``VideoTable`` (numpy columns: DataLoader workers share it without
+copying); unreadable videos are logged once per run with a total over all processes (``BadVideoLog``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 
-from gcvideo.data.annotations import DEFAULT_PATH_PATTERN, FORMATS, load_class_names, resolve_split
+from gcvideo.data.annotations import DEFAULT_PATH_PATTERN, FORMATS, VideoTable, load_class_names, resolve_split
+from gcvideo.data.bad_videos import BadVideoLog
 from gcvideo.data.decoding import check_backend
-from gcvideo.data.transforms import KINETICS_MEAN, KINETICS_STD
-from gcvideo.data.video_dataset import VideoDataset, VideoFilesDataset
+from gcvideo.data.transforms import KINETICS_MEAN, KINETICS_STD, normalize_batch
+from gcvideo.data.video_dataset import VideoDataset, VideoFilesDataset, flatten_clips
+from gcvideo.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# What happens to an item whose video cannot be read, by trainer stage (for the bad-video log).
+_BAD_VIDEO_ACTIONS = {"train": "replaced by another video in training", "validate": "left out of validation",
+                      "sanity_check": "left out of validation", "test": "left out of the test (counted as missing)",
+                      "predict": "written with valid=false"}
 
 
-def make_loader(dataset: Dataset, batch_size: int, num_workers: int, *, shuffle: bool) -> DataLoader:
+def make_loader(dataset: Dataset, batch_size: int, num_workers: int, *, shuffle: bool,
+                collate_fn: Callable | None = None) -> DataLoader:
     """The loader both data modules use: training shuffles and drops the last partial batch; workers
     persist between epochs; memory is pinned only when a GPU will read it."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle,
                       num_workers=num_workers, persistent_workers=num_workers > 0,
-                      pin_memory=torch.cuda.is_available())
+                      pin_memory=torch.cuda.is_available(), collate_fn=collate_fn)
 
 
 class KineticsDataModule(L.LightningDataModule):
@@ -39,11 +54,21 @@ class KineticsDataModule(L.LightningDataModule):
         test_short_side, test_crop, test_clips, test_crops: the multi-view test (10 x 3 of 256).
         decoder: "decord" (falls back to PyAV per file) or "pyav".
         annotation_format: "auto", "kinetics", "list" or "folders" (``gcvideo.data.annotations``).
-        class_names_file: class list (default ``root/classnames.txt``, else the Kinetics-400 list).
+        class_names_file: class list (default ``root/classnames.txt``; without one, the Kinetics-400 list if
+            the labels are all Kinetics-400 classes, else an error saying the class list is missing).
         list_suffix: read ``annotations/<split><list_suffix>.csv`` (e.g. ".clean").
         predict_paths: video files for ``predict`` (test-style views, label -1).
         predict_clips, predict_crops: views per predicted video.
         train_flip: random horizontal flip in training (off for classes that are mirror images).
+        uint8_batches: training batches travel as uint8 and are normalised on the device
+            (``on_after_batch_transfer``): 4x fewer bytes to collate, pin and copy. Validation, test and
+            predict batches, and the datasets read directly, stay normalised float32.
+        clips_per_video: training clips cut from one decoding pass over a video (k random windows, each
+            with its own augmentation; PySlowFast's TRAIN_CROP_NUM_TEMPORAL). ``batch_size`` still counts
+            clips per step (so the lr scaling rule is unchanged) and must be a multiple of k; an epoch
+            still visits every video once, so it holds k times as many clips and steps: divide
+            ``max_epochs``, the warm-up and the schedule's epochs by k to keep the recipe's clips seen.
+            Opt-in: the paper's recipe is 1.
     """
 
     def __init__(self, root: str, *, frames: int = 8, stride: int = 8, batch_size: int = 8, num_workers: int = 4,
@@ -55,8 +80,11 @@ class KineticsDataModule(L.LightningDataModule):
                  test_list: str | None = None, list_suffix: str = "", path_pattern: str = DEFAULT_PATH_PATTERN,
                  predict_paths: list[str] | None = None, predict_clips: int = 1, predict_crops: int = 1,
                  mean: Sequence[float] = KINETICS_MEAN, std: Sequence[float] = KINETICS_STD, seed: int = 0,
-                 train_flip: bool = True) -> None:
+                 train_flip: bool = True, uint8_batches: bool = True, clips_per_video: int = 1) -> None:
         super().__init__()
+        if clips_per_video < 1 or batch_size % clips_per_video:
+            raise UserError(f"data.batch_size ({batch_size} clips per step) must be a multiple of "
+                            f"data.clips_per_video ({clips_per_video})")
         if annotation_format not in FORMATS:
             raise ValueError(f"unknown annotation_format {annotation_format!r}; valid: {', '.join(FORMATS)}")
         check_backend(decoder)
@@ -73,8 +101,12 @@ class KineticsDataModule(L.LightningDataModule):
         self.predict_paths, self.predict_clips, self.predict_crops = predict_paths, predict_clips, predict_crops
         self.mean, self.std = tuple(mean), tuple(std)
         self.train_flip = train_flip
-        self._class_names = load_class_names(root, class_names_file)
+        self.uint8_batches, self.clips_per_video = uint8_batches, clips_per_video
+        self._class_names = load_class_names(root, class_names_file, splits=tuple(self.splits.values()),
+                                             list_files=tuple(self.lists.values()))
         self.train_dataset = self.val_dataset = self.test_dataset = self.predict_dataset = None
+        self.bad_videos = BadVideoLog()
+        self._bad_videos_epoch: int | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -84,18 +116,26 @@ class KineticsDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return len(self._class_names)
 
-    def records(self, stage: str) -> list:
-        """Annotated videos of "train", "val" or "test"."""
-        records, _, _ = resolve_split(self.root, self.splits[stage], self._class_names,
-                                      annotation_format=self.annotation_format, list_file=self.lists[stage],
-                                      list_suffix=self.list_suffix, path_pattern=self.path_pattern)
-        return records
+    def records(self, stage: str) -> VideoTable:
+        """Annotated videos of "train", "val" or "test" (a ``VideoTable``; ``list(...)`` gives records)."""
+        table, _, source = resolve_split(self.root, self.splits[stage], self._class_names,
+                                         annotation_format=self.annotation_format, list_file=self.lists[stage],
+                                         list_suffix=self.list_suffix, path_pattern=self.path_pattern)
+        found = table.columns.get("file_found")
+        if found is not None and not found.all() and rank_zero_only.rank == 0:
+            first = table.path(int((~found).argmax()))
+            log.warning("%s: %d of %d rows have no video file (with any video extension; e.g. %s); they count as "
+                        "unreadable: `gcvideo data check --root %s --split %s` writes a list without them",
+                        source, int((~found).sum()), len(table), first, self.root, self.splits[stage])
+        return table
 
     def _dataset(self, stage: str) -> VideoDataset:
         common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std)
         if stage == "train":
             return VideoDataset(self.records("train"), "train", short_side=self.train_short_side,
-                                crop=self.train_crop, seed=self.seed, flip=self.train_flip, **common)
+                                crop=self.train_crop, seed=self.seed, flip=self.train_flip,
+                                output="uint8" if self.uint8_batches else "float",
+                                clips_per_video=self.clips_per_video, **common)
         if stage == "val":
             return VideoDataset(self.records("val"), "val", short_side=self.val_short_side, crop=self.val_crop, **common)
         return VideoDataset(self.records("test"), "test", short_side=self.test_short_side, crop=self.test_crop,
@@ -114,13 +154,44 @@ class KineticsDataModule(L.LightningDataModule):
                 crop=self.test_crop, clips=self.predict_clips, crops=self.predict_crops, decoder=self.decoder,
                 mean=self.mean, std=self.std)
 
+    # --- unreadable videos: once per run (gcvideo.data.bad_videos) ----------------------------------------
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Take the workers' failure reports out of the batch and log each new bad video once per run."""
+        if not isinstance(batch, dict):
+            return batch
+        trainer = self.trainer
+        stage = trainer.state.stage.value if trainer is not None and trainer.state.stage is not None else None
+        if trainer is not None and trainer.training and trainer.current_epoch != self._bad_videos_epoch:
+            if self._bad_videos_epoch is not None:  # every rank is at its first batch of a new epoch
+                self.bad_videos.sync(f"after epoch {self._bad_videos_epoch}")
+            self._bad_videos_epoch = trainer.current_epoch
+        self.bad_videos.note_batch(batch, _BAD_VIDEO_ACTIONS.get(stage, "left out"))
+        return batch
+
+    def teardown(self, stage: str) -> None:
+        """At the end of fit, validate, test and predict: the run's bad videos over all processes."""
+        self.bad_videos.sync(f"end of {getattr(stage, 'value', stage)}", final=True)  # stage: a TrainerFn
+        self._bad_videos_epoch = None
+
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() first (or give predict_paths for predict)")
         return make_loader(dataset, self.batch_size, self.num_workers, shuffle=shuffle)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_dataset, shuffle=True)
+        if self.clips_per_video == 1:
+            return self._loader(self.train_dataset, shuffle=True)
+        if self.train_dataset is None:
+            raise RuntimeError("call setup() first")
+        return make_loader(self.train_dataset, self.batch_size // self.clips_per_video, self.num_workers,
+                           shuffle=True, collate_fn=flatten_clips)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Normalise uint8 clips where they arrived (the GPU): the one place uint8 batches become inputs."""
+        video = batch.get("video") if isinstance(batch, dict) else None
+        if isinstance(video, torch.Tensor) and video.dtype == torch.uint8:
+            batch = {**batch, "video": normalize_batch(video, self.mean, self.std)}
+        return batch
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_dataset, shuffle=False)

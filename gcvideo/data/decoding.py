@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch  # noqa: F401  (torch must be imported before decord: decord's bundled libs clash otherwise)
 
-BACKENDS: tuple[str, ...] = ("decord", "pyav")
+BACKENDS: tuple[str, ...] = ("decord", "pyav", "pyav_fast")
 
 FrameSelector = Callable[[int], np.ndarray]
 
@@ -90,7 +90,13 @@ def _decode_pyav(path: str, select: FrameSelector) -> torch.Tensor:
     return torch.from_numpy(np.stack([frames[int(i)] for i in indices]))  # (T, H, W, 3)
 
 
-_DECODERS = {"decord": _decode_decord, "pyav": _decode_pyav}
+def _decode_pyav_fast(path: str, select: FrameSelector) -> torch.Tensor:
+    from gcvideo.data.seek_decode import decode_pyav_seek  # exact seeking, skips unneeded non-reference frames
+
+    return decode_pyav_seek(path, select)
+
+
+_DECODERS = {"decord": _decode_decord, "pyav": _decode_pyav, "pyav_fast": _decode_pyav_fast}
 
 
 def check_backend(backend: str) -> str:
@@ -118,7 +124,7 @@ def decode_frames(path: str | os.PathLike, select: FrameSelector, backend: str =
     check_backend(backend)
     path = _existing_file(path)
     errors = []
-    for name in (backend, "pyav") if backend == "decord" else (backend,):
+    for name in (backend, "pyav") if backend != "pyav" else (backend,):
         try:
             frames = _DECODERS[name](path, select)
         except Exception as e:  # noqa: BLE001  (any backend failure means: try the next one)

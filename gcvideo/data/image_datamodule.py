@@ -1,4 +1,5 @@
-"""Image-folder data module for the 2D variants (ResNet-50 + GC / SNL; issue 3, PAPER.md ImageNet).
+"""Image-folder data module for the 2D variants (ResNet-50 + GC / SNL; issue 3; GCNet,
+arXiv 1904.11492, Sec. 5, ImageNet).
 
 ``root/{train,val}/<class>/<image>`` with the standard ImageNet transforms (random-resized crop and flip
 in train; resize 256 and centre crop 224 in val). Class indices come from ``root/classnames.txt`` or

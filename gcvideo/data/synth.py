@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
+from gcvideo.progress import progress_bar
 
 CLASSES: tuple[str, ...] = (
     "moving left",
@@ -47,7 +47,8 @@ CLASSES: tuple[str, ...] = (
     "rotating anticlockwise",
 )
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-SYNTH_VERSION = 2  # bumped whenever render_video draws differently: an old dataset is then written again
+# bumped whenever the videos change (3: byte-identical encoding, see write_mp4): an old dataset is then written again
+SYNTH_VERSION = 3
 KINETICS_HEADER: tuple[str, ...] = ("label", "youtube_id", "time_start", "time_end", "split")
 _ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
 
@@ -176,7 +177,13 @@ def render_video(label: int, seed: Sequence[int] | int, frames: int = 64, height
 
 
 def write_mp4(path: str | os.PathLike, video: np.ndarray, fps: float, crf: int = 18) -> None:
-    """Write (T, H, W, 3) uint8 frames as H.264 yuv420p (atomically: temporary file, then rename)."""
+    """Write (T, H, W, 3) uint8 frames as H.264 yuv420p (atomically: temporary file, then rename).
+
+    The same frames always give the same bytes. x264's macroblock-tree rate control (``mbtree``, on by
+    default with ``crf``) did not: even with one thread, PyAV's libx264 wrote one of several different
+    streams for the same input depending on the process's memory state (about 2% of the quick start's
+    videos differed between two writes), so the quick start and the tests saw different pixels.
+    """
     import av
 
     t, h, w, _ = video.shape
@@ -188,7 +195,7 @@ def write_mp4(path: str | os.PathLike, video: np.ndarray, fps: float, crf: int =
         stream = container.add_stream("libx264", rate=round(fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.codec_context.thread_count = 1
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        stream.options = {"crf": str(crf), "preset": "veryfast", "x264-params": "mbtree=0"}  # deterministic
         for frame in video:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
@@ -259,7 +266,7 @@ def write_video_dataset(out: str | os.PathLike, *, classes: int = 10, train_per_
             writer.writerow(KINETICS_HEADER)
             writer.writerows(rows)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    bar = tqdm(total=len(jobs), desc="synth videos", unit="video", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="synth videos", unit="video", disable=not progress)
     if workers == 1:
         for job in jobs:
             _write_one(job)

@@ -1,13 +1,27 @@
-"""Map-style Kinetics clip datasets: train / val / test views and bad-video tolerance (issue 3).
+"""Map-style Kinetics clip datasets: train / val / test items and bad-video tolerance (issues 3 and 13).
 
 - train: a random window of ``frames`` frames every ``stride`` frames; a video that cannot be read is
-  replaced by another one (a fixed choice seeded by ``seed`` and the index), logged once and counted.
-- val: the centre window, one view; test: ``clips`` windows spaced uniformly from the first to the last
-  possible start, times ``crops`` crops along the long side, one item per view, ordered as
-  ``index = video_index * (clips * crops) + clip_index * crops + crop_index``.
+  replaced by another one (a fixed choice seeded by ``seed`` and the index).
+- val: the centre window, one view.
+- test: ``clips`` windows spaced uniformly from the first to the last possible start; one item per
+  window carries all its ``crops`` crops along the long side, stacked: ``video`` is (crops, C, T, H, W)
+  and ``index = video_index * clips + clip_index``. Each window is therefore decoded once for its crops,
+  whatever the number of processes and workers (one item per view sent the views of a window to
+  different ranks, which decoded it again). View ``clip_index * crops + k`` is crop ``k`` of the item.
   An unreadable video gives items with ``valid=False`` and a zero ``video`` of the right shape.
+Every item has a ``bad_videos`` string: "" or the videos that failed for it (``gcvideo.data.bad_videos``),
+which the data module logs once per run; the dataset itself does not log them (each worker would).
 A window longer than the video repeats the video's last frame (indices are clamped, as PySlowFast does);
 use ``gcvideo data check --min-frames`` to drop such videos instead.
+
+Output stage (issue 9): ``output="float"`` gives normalised float32 clips (C, T, H, W); ``output="uint8"``
+gives the same clips as uint8 (C, T, H, W), 4x fewer bytes to collate and copy, to be normalised where
+they are used (``gcvideo.data.transforms.normalize_batch``, on the GPU in ``KineticsDataModule``).
+``clips_per_video=k`` (train only, opt-in) cuts k independent random windows, each with its own spatial
+augmentation, from one decoding pass over the video (windows that overlap or share a keyframe are
+decoded once): a train item then has ``video`` (k, C, T, H, W) and ``label``, ``video_index``, ``valid``
+of shape (k,); ``flatten_clips`` collates such items into an ordinary batch of clips.
+The videos are held in a ``VideoTable`` (numpy columns), which DataLoader workers share without copying.
 """
 
 from __future__ import annotations
@@ -18,12 +32,13 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
-from gcvideo.data.annotations import VideoRecord
+from gcvideo.data.bad_videos import FAILURE_KEY, encode_failures
 from gcvideo.data.decoding import DecodeError, check_backend, decode_frames
-from gcvideo.data.transforms import (KINETICS_MEAN, KINETICS_STD, MODES, frames_to_video, long_side_crop,
-                                     normalize, resize_short_side, short_side_range, spatial_transform)
+from gcvideo.data.transforms import (KINETICS_MEAN, KINETICS_STD, MODES, OUTPUTS, frames_to_video, long_side_crop,
+                                     normalize, resize_short_side, short_side_range, spatial_transform, to_uint8_clip)
+from gcvideo.data.video_table import VideoRecord, VideoTable
 
 log = logging.getLogger(__name__)
 
@@ -38,35 +53,57 @@ class VideoDataset(Dataset):
     """Clips of annotated videos; items are dicts (see the module docstring and contracts).
 
     Args:
-        records: the videos and labels (``gcvideo.data.annotations``).
+        records: the videos and labels: a ``VideoTable`` (``gcvideo.data.annotations``), or records
+            (turned into one).
         mode: "train", "val" or "test".
         short_side: an int, or a (lo, hi) range jittered in train.
-        clips, crops: test views per video (val and train use one).
+        clips, crops: test windows per video and crops per window (val and train use one).
         flip: random horizontal flip in train mode (off for mirror-image classes).
+        output: "float" (normalised float32) or "uint8" (normalise later, e.g. on the GPU).
+        clips_per_video: train clips cut from one decoding pass (see the module docstring).
     """
 
-    def __init__(self, records: Sequence[VideoRecord], mode: str, *, frames: int = 8, stride: int = 8,
+    def __init__(self, records: VideoTable | Sequence[VideoRecord], mode: str, *, frames: int = 8, stride: int = 8,
                  short_side: int | Sequence[int] = 256, crop: int = 224, clips: int = 10, crops: int = 3,
                  decoder: str = "decord", mean: Sequence[float] = KINETICS_MEAN,
                  std: Sequence[float] = KINETICS_STD, seed: int = 0, max_replacements: int = 20,
-                 flip: bool = True) -> None:
+                 flip: bool = True, output: str = "float", clips_per_video: int = 1) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; valid: {', '.join(OUTPUTS)}")
+        if clips_per_video < 1 or (clips_per_video > 1 and mode != "train"):
+            raise ValueError(f"clips_per_video must be >= 1, and 1 outside training; got {clips_per_video} ({mode})")
+        self.output, self.clips_per_video = output, clips_per_video
         if frames < 1 or stride < 1 or crop < 1 or clips < 1 or crops < 1:
             raise ValueError("frames, stride, crop, clips and crops must be >= 1")
-        self.records = list(records)
+        table = records if isinstance(records, VideoTable) else VideoTable.from_records(records)
+        self.table = VideoTable(table.paths, table.labels, columns=table.columns)  # source rows not needed
         self.mode, self.frames, self.stride, self.crop = mode, frames, stride, crop
         self.short_side = short_side_range(short_side)
         self.clips, self.crops = (clips, crops) if mode == "test" else (1, 1)
         self.decoder = check_backend(decoder)
         self.mean, self.std, self.seed, self.max_replacements = tuple(mean), tuple(std), seed, max_replacements
         self.spatial = spatial_transform(mode, self.short_side, crop, flip=flip) if mode != "test" else None
-        self.bad_videos: dict[str, str] = {}  # path -> reason, in this process
-        self._cache: tuple[tuple[int, int], torch.Tensor] | None = None  # test: last resized window
+        self.bad_videos: dict[str, str] = {}  # path -> reason, met by this process (not tried again)
+
+    @property
+    def records(self) -> VideoTable:
+        return self.table
 
     @property
     def num_videos(self) -> int:
-        return len(self.records)
+        return len(self.table)
+
+    @property
+    def items_per_video(self) -> int:
+        """Items per video: its test windows (one item per window), else 1."""
+        return self.clips
+
+    @property
+    def views_per_item(self) -> int:
+        """Views carried by one item: the crops of a test window, else 1."""
+        return self.crops
 
     @property
     def views_per_video(self) -> int:
@@ -74,10 +111,10 @@ class VideoDataset(Dataset):
 
     @property
     def video_paths(self) -> list[str]:
-        return [r.path for r in self.records]
+        return list(self.table.paths)
 
     def __len__(self) -> int:
-        return self.num_videos * self.views_per_video
+        return self.num_videos * self.items_per_video
 
     def _indices(self, clip_index: int):
         span = (self.frames - 1) * self.stride + 1
@@ -91,65 +128,92 @@ class VideoDataset(Dataset):
 
         return select
 
-    def _note_bad(self, error: DecodeError) -> None:
-        if error.path not in self.bad_videos:
-            self.bad_videos[error.path] = error.reason
-            action = "replaced by another video" if self.mode == "train" else "excluded (valid=False)"
-            log.warning("unreadable video %s, %s: %s [%d unreadable in this %s dataset so far]",
-                        error.path, action, error, len(self.bad_videos), self.mode)
+    def _note_bad(self, error: DecodeError) -> tuple[str, str]:
+        """Remember a bad video in this process; returns (path, reason) for the item to carry."""
+        reason = self.bad_videos.setdefault(error.path, f"{error.reason} ({error.detail})" if error.detail
+                                            else error.reason)
+        log.debug("unreadable video %s: %s", error.path, reason)
+        return error.path, reason
 
-    def _clip(self, video_index: int, clip_index: int, crop_index: int) -> torch.Tensor:
-        path = self.records[video_index].path
-        if path in self.bad_videos:  # known bad in this process: the other 29 test views need no second try
-            raise DecodeError(path, self.bad_videos[path], "failed before")
+    def _clip(self, video_index: int, clip_index: int) -> torch.Tensor:
+        """Train/val: the clip (C, T, H, W), or k clips (k, C, T, H, W); test: the window's crops
+        (crops, C, T, H, W)."""
+        path = self.table.path(video_index)
+        if path in self.bad_videos:  # known bad in this process: its other windows need no second try
+            raise DecodeError(path, self.bad_videos[path])
+        select = self._indices(clip_index)
+        if self.clips_per_video > 1:  # train: a new random window at every call of the selector
+            one = select
+            select = lambda n: np.concatenate([one(n) for _ in range(self.clips_per_video)])  # noqa: E731
+        frames = decode_frames(path, select, self.decoder)
         if self.mode != "test":
-            frames = decode_frames(path, self._indices(clip_index), self.decoder)
-            return normalize(self.spatial(frames_to_video(frames)), self.mean, self.std)
-        key = (video_index, clip_index)
-        if self._cache is None or self._cache[0] != key:  # the crops of one window share one decode+resize
-            frames = decode_frames(path, self._indices(clip_index), self.decoder)
-            self._cache = key, resize_short_side(frames_to_video(frames), self.short_side[0])
-        return normalize(long_side_crop(self._cache[1], self.crop, crop_index, self.crops), self.mean, self.std)
+            clips = [self._output(self.spatial(frames_to_video(clip))) for clip in frames.split(self.frames)]
+            return clips[0] if self.clips_per_video == 1 else torch.stack(clips)
+        window = resize_short_side(frames_to_video(frames), self.short_side[0])  # one resize for all crops
+        return torch.stack([normalize(long_side_crop(window, self.crop, k, self.crops), self.mean, self.std)
+                            for k in range(self.crops)])
 
-    def _item(self, video_index: int, clip_index: int, crop_index: int, video: torch.Tensor | None) -> dict:
-        item = {"video": video if video is not None else torch.zeros(3, self.frames, self.crop, self.crop),
-                "label": torch.tensor(self.records[video_index].label, dtype=torch.int64),
+    def _output(self, video: torch.Tensor) -> torch.Tensor:
+        """The output stage: uint8 (T, C, H, W) -> (C, T, H, W), normalised float32 or uint8."""
+        return normalize(video, self.mean, self.std) if self.output == "float" else to_uint8_clip(video)
+
+    def _item(self, video_index: int, clip_index: int, video: torch.Tensor | None,
+              failures: Sequence[tuple[str, str]] = ()) -> dict:
+        shape = (3, self.frames, self.crop, self.crop)
+        if self.mode == "test":
+            shape = (self.crops, *shape)
+        item = {"video": video if video is not None else torch.zeros(shape),
+                "label": torch.tensor(self.table.label(video_index), dtype=torch.int64),
                 "video_index": torch.tensor(video_index, dtype=torch.int64),
-                "valid": torch.tensor(video is not None)}
+                "valid": torch.tensor(video is not None),
+                FAILURE_KEY: encode_failures(failures)}
         if self.mode == "test":
             item["clip_index"] = torch.tensor(clip_index, dtype=torch.int64)
-            item["crop_index"] = torch.tensor(crop_index, dtype=torch.int64)
         return item
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
-        video_index, view = divmod(index, self.views_per_video)
-        clip_index, crop_index = divmod(view, self.crops)
+        video_index, clip_index = divmod(index, self.items_per_video)
         if self.mode != "train":
             try:
-                return self._item(video_index, clip_index, crop_index, self._clip(video_index, clip_index, crop_index))
+                return self._item(video_index, clip_index, self._clip(video_index, clip_index))
             except DecodeError as e:
-                self._note_bad(e)
-                return self._item(video_index, clip_index, crop_index, None)
+                return self._item(video_index, clip_index, None, [self._note_bad(e)])
         rng = np.random.default_rng((self.seed, index))
+        failures = []
         for _ in range(self.max_replacements + 1):
             try:
-                return self._item(video_index, 0, 0, self._clip(video_index, 0, 0))
+                if self.clips_per_video == 1:
+                    return self._item(video_index, 0, self._clip(video_index, 0), failures)
+                clips = self._clip(video_index, 0)  # (k, C, T, H, W): k clips of one video
+                item = self._item(video_index, 0, clips[0], failures)
+                item = {key: value.expand(len(clips)).clone() if isinstance(value, torch.Tensor) else value
+                        for key, value in item.items() if key != "video"}  # label, video_index, valid per clip
+                return {**item, "video": clips}
             except DecodeError as e:
-                self._note_bad(e)
+                failures.append(self._note_bad(e))
                 video_index = int(rng.integers(self.num_videos))
         raise RuntimeError(f"{self.max_replacements + 1} unreadable videos in a row from item {index}: "
                            f"run `gcvideo data check` and train on the clean list")
 
 
+def flatten_clips(items: list[dict]) -> dict:
+    """Collate train items of ``clips_per_video`` clips each into one batch of clips (B * k, ...); the
+    per-video ``bad_videos`` strings stay one per item."""
+    return {key: value.flatten(0, 1) if isinstance(value, torch.Tensor) else value
+            for key, value in default_collate(items).items()}
+
+
 class VideoFilesDataset(VideoDataset):
-    """Test-style views of a list of video files (for predict): items as test items with label -1."""
+    """Test-style items of a list of video files (for predict): one item per window with all its crops,
+    label -1."""
 
     def __init__(self, paths: Sequence[str | os.PathLike], *, frames: int = 8, stride: int = 8,
                  short_side: int = 256, crop: int = 256, clips: int = 1, crops: int = 1,
                  decoder: str = "decord", mean: Sequence[float] = KINETICS_MEAN,
                  std: Sequence[float] = KINETICS_STD) -> None:
-        super().__init__([VideoRecord(os.fspath(p), -1) for p in paths], "test", frames=frames, stride=stride,
+        paths = [os.fspath(p) for p in paths]
+        super().__init__(VideoTable(paths, np.full(len(paths), -1)), "test", frames=frames, stride=stride,
                          short_side=short_side, crop=crop, clips=clips, crops=crops, decoder=decoder,
                          mean=mean, std=std)

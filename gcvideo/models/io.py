@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gcvideo.errors import UserError
+
 FORMAT = "gcvideo-backbone/1"
 
 
@@ -38,7 +40,7 @@ def export_backbone(model: nn.Module, path: str | os.PathLike, *, with_head: boo
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"export path must end with .safetensors, got {path}")
+        raise UserError(f"export path must end with .safetensors, got {path}")
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     if not with_head:
         state = {k: v for k, v in state.items() if not k.startswith(model.head_prefix)}
@@ -68,12 +70,12 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     with safe_open(str(path), framework="pt") as f:
         raw = f.metadata() or {}
     if raw.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a gcvideo backbone (metadata format {raw.get('format')!r}, want {FORMAT!r})")
+        raise UserError(f"{path}: not a gcvideo backbone (metadata format {raw.get('format')!r}, want {FORMAT!r})")
     return {k: (v if k in ("format", "head_prefix") else json.loads(v)) for k, v in raw.items()}
 
 
 def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, skip_prefix: str | None = None) -> None:
-    """Raise ValueError listing every key that is missing, unexpected or of another shape.
+    """Raise UserError (a ValueError) listing every key that is missing, unexpected or of another shape.
 
     Keys of ``model`` starting with ``skip_prefix`` (the classifier of a backbone-only file) may be absent.
     """
@@ -86,15 +88,34 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, ski
         parts = [f"{name} ({len(keys)}): {', '.join(keys)}"
                  for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
                  if keys]
-        raise ValueError("weights do not fit the architecture; " + "; ".join(parts))
+        raise UserError("weights do not fit the architecture; " + "; ".join(parts))
+
+
+class MissingClassifierError(RuntimeError):
+    """A backbone exported without its classifier was asked for class scores."""
+
+
+class MissingClassifier(nn.Module):
+    """Stands in for the classifier of a backbone exported without it: calling it raises.
+
+    A freshly initialised classifier would turn ``model(x)`` into confident-looking logits of random
+    weights, labelled with the file's class names; this makes that call an error that says what to use.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise MissingClassifierError("this backbone was exported without its classifier: use "
+                                     "model.forward_features(x) for features, or export with "
+                                     "`gcvideo export --with-head` for class scores")
 
 
 def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the exported model from its metadata and load its weights strictly.
 
-    A backbone-only file (exported without ``--with-head``) loads strictly on every non-classifier key
-    and leaves the classifier freshly initialised. The model gets a ``metadata`` dict attribute
-    (class names, frames, stride, crop, mean, std, ...). Raises ValueError listing mismatched keys.
+    A backbone-only file (exported without ``--with-head``) loads strictly on every non-classifier key;
+    its classifier is a ``MissingClassifier``, so ``model.forward_features(x)`` gives the pooled features
+    and ``model(x)`` raises instead of returning logits of untrained weights. The model gets a
+    ``metadata`` dict attribute (class names, frames, stride, crop, mean, std, ...). Raises ValueError
+    listing mismatched keys.
     """
     from safetensors.torch import load_file
 
@@ -106,5 +127,8 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     with_head = bool(meta["with_head"])
     check_state_dict(model, state, skip_prefix=None if with_head else model.head_prefix)
     model.load_state_dict(state, strict=with_head)
+    if not with_head:
+        parent, _, name = model.head_prefix.rstrip(".").rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, name, MissingClassifier())
     model.metadata = meta
     return model.to(map_location).eval()

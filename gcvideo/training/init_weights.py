@@ -1,5 +1,5 @@
-"""Initialise a network from published or earlier weights (PAPER.md, "NL, SNL and GC models may also be
-fine-tuned from the trained baseline").
+"""Initialise a network from published or earlier weights: e.g. an NL, SNL or GC model fine-tuned from
+its trained baseline, whose zero-initialised blocks (GCNet, arXiv 1904.11492, Sec. 4) start as the identity.
 
 Accepted files, recognised by content:
 - a pytorchvideo / PySlowFast checkpoint (``.pyth``: a dict with ``model_state``), e.g. SLOW_8x8_R50.pyth;
@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from gcvideo.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +45,14 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     """Read the weights of ``path`` as a flat state dict; returns it and the recognised format."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+        raise UserError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(path), device="cpu"), "gcvideo backbone (safetensors)"
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a checkpoint dict, got {type(obj).__name__}")
+        raise UserError(f"{path}: expected a checkpoint dict, got {type(obj).__name__}")
     if "state_dict" in obj and isinstance(obj["state_dict"], dict):
         # Lightning checkpoint: the network lives under the module's attribute ``model``.
         state = {k[len("model.") :]: v for k, v in obj["state_dict"].items() if k.startswith("model.")}
@@ -61,7 +63,7 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
         return strip_prefixes(obj["model"]), "state dict under 'model'"
     tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not tensors:
-        raise ValueError(
+        raise UserError(
             f"{path}: no weights found (expected 'state_dict', 'model_state', 'model' or a plain state dict; "
             f"top-level keys: {sorted(obj)[:10]})"
         )
@@ -123,16 +125,31 @@ class InitReport:
         return "\n".join(lines)
 
 
-def init_from(model: nn.Module, path: str | Path, *, inflate: str = "centre") -> InitReport:
+def _require_every_tensor(report: InitReport, path: str | Path, model: nn.Module) -> None:
+    """For evaluation: a tensor left at its initialisation would be scored as if it had been trained."""
+    problems = [f"{len(keys)} {what} (e.g. {keys[0]})" for what, keys in (
+        ("model tensors missing", report.missing), ("unexpected", report.unexpected),
+        ("of another shape", report.mismatched)) if keys]
+    if report.head_dropped:
+        problems.insert(0, "its classifier has another number of classes")
+    if problems:
+        name = getattr(model, "build_args", {}).get("name", type(model).__name__)
+        raise UserError(f"model.init_from {path} does not hold every weight of {name}: {'; '.join(problems)}; "
+                        f"evaluating it would score untrained weights: give this model's own weights")
+
+
+def init_from(model: nn.Module, path: str | Path, *, inflate: str = "centre", strict: bool = False) -> InitReport:
     """Load the matching weights of ``path`` into ``model`` (see the module docstring for the formats).
 
     Args:
         model: a network from ``gcvideo.models.create``.
         path: the weights file.
         inflate: how a 2D ResNet-50's kernels become temporal for video models: "centre" or "mean".
+        strict: every tensor of the model must come from the file, and every tensor of the file must be
+            used (evaluation: validate, test, predict); raises UserError otherwise, loading nothing.
 
     Returns:
-        An ``InitReport``; its summary is also logged. Raises ValueError when nothing matches.
+        An ``InitReport``; its summary is also logged. Raises UserError when nothing matches.
     """
     if inflate not in INFLATE_MODES:
         raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
@@ -155,11 +172,13 @@ def init_from(model: nn.Module, path: str | Path, *, inflate: str = "centre") ->
         else:
             selected[key] = value
     if not selected:
-        raise ValueError(f"{path}: no tensor matches the model in name and shape ({report.summary()})")
+        raise UserError(f"{path}: no tensor matches the model in name and shape ({report.summary()})")
     if report.head_dropped:  # drop the whole classifier, never half of it
         selected = {k: v for k, v in selected.items() if not k.startswith(head_prefix)}
-    model.load_state_dict(selected, strict=False)
     report.loaded = sorted(selected)
     report.missing = sorted(k for k in target if k not in selected)
+    if strict:
+        _require_every_tensor(report, path, model)
+    model.load_state_dict(selected, strict=False)
     log.info(report.summary())
     return report

@@ -1,5 +1,5 @@
-"""The LightningModule: train, validate and test any row of GCNet's tables (PAPER.md, "Recipe" and
-"Test protocol"; SlowFast arXiv 1812.03982, Sec. 4-5).
+"""The LightningModule: train, validate and test any row of GCNet's tables (arXiv 1904.11492, Sec. 5)
+with the SlowFast recipe and test protocol (arXiv 1812.03982, Sec. 4 "Training" and "Inference").
 
 The network is a ``gcvideo.models`` preset given by plain values (so checkpoints load with
 ``torch.load(weights_only=True)``); the optimizer and LR scheduler come from LightningCLI as callables.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import time
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
+from gcvideo.errors import UserError
 from gcvideo.models.memory_format import to_channels_last
 from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
@@ -104,7 +105,6 @@ class Classifier(L.LightningModule):
         self.test_top5 = MulticlassAccuracy(self.num_classes, top_k=k, average="micro")
         self.multiview: MultiViewAccuracy | None = None
         self._initialised = init_from is None
-        self._last_batch_time: float | None = None
 
     # --- set-up -----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -119,11 +119,26 @@ class Classifier(L.LightningModule):
             self.model.compile(dynamic=False)
             self._compiled = True
 
+    def load_initial_weights(self, *, strict: bool = False) -> None:
+        """Apply ``init_from`` now rather than in ``setup`` (once).
+
+        Args:
+            strict: every weight must come from the file (evaluation), else UserError.
+        """
+        if not self._initialised:
+            init_from(self.model, self.hparams.init_from, inflate=self.hparams.inflate, strict=strict)
+            self._initialised = True
+
+    def skip_initial_weights(self) -> None:
+        """The weights come from a checkpoint restored after ``setup``: ``init_from`` is not applied."""
+        self._initialised = True
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
+        self._set_run_length(scheduler)
         if not hasattr(scheduler, "set_steps_per_epoch"):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
         epochs = self.trainer.max_epochs
@@ -132,6 +147,29 @@ class Classifier(L.LightningModule):
             scheduler.set_steps_per_epoch(max(1, round(total / epochs)))
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def _set_run_length(self, scheduler: Any) -> None:
+        """A schedule over the whole run (``WarmupCosineLR``) takes its length from ``trainer.max_epochs``."""
+        if not hasattr(scheduler, "set_max_epochs"):
+            return
+        if self.trainer.fast_dev_run:  # a one-batch smoke test (max_epochs forced to 1): the rates do not matter
+            if scheduler.max_epochs is None:
+                scheduler.set_max_epochs(scheduler.warmup_epochs + 1)
+            return
+        scheduler.set_max_epochs(self.trainer.max_epochs)
+
+    def check_schedule(self, max_epochs: int | None) -> None:
+        """Raise UserError now if the LR scheduler does not fit a run of ``max_epochs`` epochs.
+
+        The command line calls this before the trainer starts data workers or DDP processes, where
+        ``configure_optimizers`` would fail only after they started.
+        """
+        if self.scheduler_factory is None:
+            return
+        probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        scheduler = self.scheduler_factory(probe)
+        if hasattr(scheduler, "set_max_epochs"):
+            scheduler.set_max_epochs(max_epochs)
 
     # --- helpers ----------------------------------------------------------------------------------
     def _inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -144,16 +182,6 @@ class Classifier(L.LightningModule):
         return self.model(x)
 
     # --- training and validation ------------------------------------------------------------------
-    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        now = time.perf_counter()
-        if self._last_batch_time is not None:  # time between batch starts: data loading included
-            clips = len(batch["label"]) * self.trainer.world_size
-            self.log("train/clips_per_s", clips / (now - self._last_batch_time), on_step=True, on_epoch=False)
-        self._last_batch_time = now
-
-    def on_train_epoch_end(self) -> None:
-        self._last_batch_time = None  # validation time between epochs is not training throughput
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self.model(self._inputs(batch))
         labels = batch["label"]
@@ -189,18 +217,18 @@ class Classifier(L.LightningModule):
         dataset = self._test_dataset()
         self.multiview = None
         if hasattr(dataset, "views_per_video") and hasattr(dataset, "num_videos"):
-            self.multiview = MultiViewAccuracy(dataset.num_videos, dataset.views_per_video, self.num_classes)
+            self.multiview = MultiViewAccuracy(dataset.num_videos, dataset.views_per_video, self.num_classes,
+                                               views_per_item=int(getattr(dataset, "views_per_item", 1)))
             self.multiview.to(self.device)
-            self._test_crops = int(getattr(dataset, "crops", 1))
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         if self.multiview is None or "clip_index" not in batch:
             self._clip_step(batch, "test", self.test_top1, self.test_top5)
             return
-        probs = self.model(self._inputs(batch)).float().softmax(dim=1)
-        view = batch["clip_index"] * self._test_crops + batch["crop_index"]
-        index = batch["video_index"] * self.multiview.views_per_video + view
-        self.multiview.update(probs, batch["label"], index, batch["valid"])
+        video = batch["video"]  # (B, crops, C, T, H, W): one test item is a window with all its crops
+        probs = self.model(self._inputs({"video": video.flatten(0, 1)})).float().softmax(dim=1)
+        index = batch["video_index"] * self.multiview.items_per_video + batch["clip_index"]
+        self.multiview.update(probs.view(*video.shape[:2], -1), batch["label"], index, batch["valid"])
 
     def on_test_epoch_end(self) -> None:
         if self.multiview is None:
@@ -240,14 +268,22 @@ class Classifier(L.LightningModule):
 
     # --- predict ---------------------------------------------------------------------------------
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        """Per view: probabilities and pooled backbone features (one forward; head = the classifier)."""
-        features = self.model.forward_features(self._inputs(batch)).float()
+        """Per view: probabilities and pooled backbone features (one forward; head = the classifier).
+
+        A video item of (B, crops, C, T, H, W) (a test window with its crops) gives B x crops views,
+        view ``clip_index * crops + k`` for crop k."""
+        x = batch["video"] if "video" in batch else batch["image"]
+        crops = x.shape[1] if x.ndim == 6 else 1
+        inputs = {"video": x.flatten(0, 1)} if x.ndim == 6 else batch
+        features = self.model.forward_features(self._inputs(inputs)).float()
         head = self.model.get_submodule(self.model.head_prefix.rstrip("."))
         probs = head(features.to(head.weight.dtype)).float().softmax(dim=1)
-        crops = int(getattr(self.trainer.predict_dataloaders.dataset, "crops", 1))
-        view = batch["clip_index"] * crops + batch["crop_index"] if "clip_index" in batch else batch["label"] * 0
-        return {"video_index": batch.get("video_index", batch.get("index")).cpu(), "view": view.cpu(),
-                "valid": batch["valid"].cpu(), "probs": probs.cpu(), "features": features.cpu()}
+        crop = torch.arange(crops, device=x.device)
+        first_view = batch["clip_index"] * crops if "clip_index" in batch else torch.zeros_like(batch["label"])
+        view = (first_view.unsqueeze(1) + crop).flatten()
+        per_view = lambda t: t.repeat_interleave(crops).cpu()  # noqa: E731
+        return {"video_index": per_view(batch.get("video_index", batch.get("index"))), "view": view.cpu(),
+                "valid": per_view(batch["valid"]), "probs": probs.cpu(), "features": features.cpu()}
 
 
 def load_classifier(path: str, *, map_location: str | torch.device = "cpu") -> Classifier:
@@ -255,9 +291,14 @@ def load_classifier(path: str, *, map_location: str | torch.device = "cpu") -> C
 
     ``init_from`` is not re-applied (it only runs in ``setup``): the checkpoint's weights are used.
     """
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
-        raise ValueError(f"{path}: not a gcvideo training checkpoint (no hyper_parameters / state_dict)")
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
+        raise UserError(f"{path}: not a PyTorch checkpoint ({str(error).splitlines()[0][:120]})") from error
+    if not isinstance(ckpt, dict) or "hyper_parameters" not in ckpt or "state_dict" not in ckpt:
+        raise UserError(f"{path}: not a gcvideo training checkpoint (no hyper_parameters / state_dict)")
     hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")}
     module = Classifier(**hparams)
     module.load_state_dict(ckpt["state_dict"], strict=True)

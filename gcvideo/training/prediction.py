@@ -1,7 +1,8 @@
 """``gcvideo predict`` output: top-k classes per video file, or the pooled backbone feature per video.
 
-Views of one video (clips x crops) are averaged as in the test protocol (PAPER.md, "Test protocol"):
-softmax probabilities for classes, pooled features (``model.forward_features``) for features.
+Views of one video (clips x crops) are averaged as in the test protocol (SlowFast, arXiv 1812.03982,
+Sec. 4 "Inference"): softmax probabilities for classes, pooled features (``model.forward_features``) for
+features.
 Output by extension: ``.jsonl`` or ``.csv`` (classes); ``.safetensors`` or ``.npz`` (features: an
 (N, D) float32 array ``features``, a boolean ``valid`` per video, and the video paths).
 """
