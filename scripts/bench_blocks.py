@@ -1,26 +1,38 @@
-"""Benchmark the GC, SNL and NL blocks (GCNet, arXiv 1904.11492) against pytorchvideo's NonLocal.
+"""Benchmark the GC, SNL and NL blocks (GCNet, arXiv 1904.11492) at the res3/res4 sizes of Slow-R50 8x8.
 
-At the res3 and res4 feature sizes of Slow-R50 8x8 (batch 2: 512x8x28x28 and 1024x8x14x14), times the
-forward pass (inference, no_grad) and forward+backward (training mode), and measures the peak memory of
-one pass above what was live before it. pytorchvideo's NonLocal runs on the same weights as our NL block
-(checked equal), so every ratio comes from one run on one machine.
+Two tables per size (B x 512x8x28x28 and B x 1024x8x14x14; batch 2 by default, the recipe's 8 with
+``--batch 8``), forward (no_grad) and forward+backward (training mode, a fixed output gradient):
 
-Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` (tensors only). On CPU, the rise of the
-process's resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs) over the resident
-size before the pass; glibc's mmap threshold is pinned to 64 KiB so every large tensor is mapped on
-allocation and unmapped on free, which makes the high-water mark track live tensors (plus kernel
-scratch buffers, which is what we want to see).
+1. GC and SNL against the bandwidth floor on the same tensor, in both memory layouts (contiguous and
+   channels_last_3d): the floor is ``y = x * a + b`` with per-channel ``a``, ``b`` and gradients for all
+   three, about the least a block that reads x and writes a same-sized output can cost. Goal: GC and SNL
+   forward+backward within 3x of it.
+2. The NL block (softmax and dot product) along every attention path of
+   ``gcvideo.layers.attention_paths`` next to pytorchvideo's NonLocal on the same weights (outputs checked
+   equal): time and peak memory as ratios to pytorchvideo, and the path the policy picks (``<- policy``).
+   A path that does not apply (e.g. the flash kernel for head dim 512) prints "n/a".
 
-Usage: python scripts/bench_blocks.py [--device cpu|cuda] [--dtype float32|bfloat16] [--repeat N]
-       [--sizes res3,res4] [--quick]
+Precision: ``--dtype float32``, or bfloat16/float16 with ``--precision autocast`` (the default: float32
+weights, low-precision activations, autocast on, as in training) or ``cast`` (weights and activations
+cast). Times are the minimum over ``--repeat`` calls after one warm-up (the least disturbed by other
+processes). Peak memory: on CUDA, ``torch.cuda.max_memory_allocated``
+above what was live before the pass; on CPU, the rise of the resident-set high-water mark (VmHWM, reset
+through /proc/self/clear_refs) with glibc's mmap threshold pinned to 64 KiB so that it tracks live
+tensors (kernel scratch included); the CPU timings come after, from a heap that caches freed memory. The JSON has the rows under ``sizes.<res>.pooling`` and ``.nl``.
+
+Usage: python scripts/bench_blocks.py [--device cpu|cuda] [--dtype float32|bfloat16|float16]
+       [--precision autocast|cast] [--batch 2] [--sizes res3,res4] [--repeat 5] [--threads N]
+       [--nl-layout contiguous|channels_last] [--parts pooling,nl] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import ctypes
+import json
 import re
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,18 +44,33 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from gcvideo.layers import GlobalContextBlock, NonLocalBlock, SimplifiedNonLocalBlock  # noqa: E402
+from gcvideo.layers.attention_paths import PATHS, choose_path  # noqa: E402
 
-SIZES = {"res3": (2, 512, 8, 28, 28), "res4": (2, 1024, 8, 14, 14)}  # (B, C, T, H, W) of Slow-R50 8x8
-QUICK = {"res3": (2, 64, 2, 14, 14), "res4": (2, 128, 2, 8, 8)}
+SIZES = {"res3": (512, 8, 28, 28), "res4": (1024, 8, 14, 14)}  # (C, T, H, W) of Slow-R50 8x8
+QUICK = {"res3": (64, 2, 14, 14), "res4": (128, 2, 8, 8)}
+LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last_3d}
 MiB = 2**20
+
+
+def _libc() -> Optional[ctypes.CDLL]:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
 
 
 def _pin_mmap_threshold() -> None:
     """Make glibc mmap every allocation >= 64 KiB (and unmap it on free): RSS then follows live tensors."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
-    except OSError:
-        pass
+    if _libc() is not None:
+        _libc().mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+
+
+def _cache_heap() -> None:
+    """Serve allocations up to 32 MiB (glibc's maximum) from a heap that is never trimmed: freed tensors
+    are reused without faulting their pages in again, as a caching allocator (CUDA's) does."""
+    if _libc() is not None:
+        _libc().mallopt(-3, 32 * MiB)  # M_MMAP_THRESHOLD
+        _libc().mallopt(-1, 2**30)  # M_TRIM_THRESHOLD
 
 
 def _status_bytes(field: str) -> int:
@@ -51,14 +78,19 @@ def _status_bytes(field: str) -> int:
     return int(re.search(rf"{field}:\s+(\d+) kB", text).group(1)) * 1024
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def measure_peak(run: Callable[[], None], device: torch.device) -> Optional[float]:
     """Peak memory (MiB) of one call of ``run`` above what was live before it; None if unmeasurable."""
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        _sync(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
         run()
-        torch.cuda.synchronize(device)
+        _sync(device)
         return (torch.cuda.max_memory_allocated(device) - base) / MiB
     try:
         base = _status_bytes("VmRSS")
@@ -70,115 +102,248 @@ def measure_peak(run: Callable[[], None], device: torch.device) -> Optional[floa
 
 
 def measure_time(run: Callable[[], None], device: torch.device, repeat: int) -> float:
-    """Median wall time (ms) of ``repeat`` calls after one warm-up call."""
+    """Minimum wall time (ms) of ``repeat`` calls after one warm-up call."""
     run()
-    times = []
+    best = float("inf")
     for _ in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        _sync(device)
         start = time.perf_counter()
         run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        _sync(device)
+        best = min(best, (time.perf_counter() - start) * 1e3)
+    return best
 
 
-def build_blocks(channels: int) -> dict[str, nn.Module]:
-    """Our blocks (3D, Kinetics settings) and pytorchvideo's NonLocal sharing our NL weights."""
+class Inputs:
+    """One input tensor, its training copy and a fixed output gradient, shared by the cases that use it."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+        self.xg = x.detach().clone().requires_grad_()
+        self._grads = {x.dtype: torch.randn_like(x)}
+
+    def grad(self, dtype: torch.dtype) -> torch.Tensor:
+        if dtype not in self._grads:  # pytorchvideo's output is float32 under autocast
+            self._grads[dtype] = self._grads[self.x.dtype].to(dtype)
+        return self._grads[dtype]
+
+
+class Case:
+    """One module on one input: forward / forward+backward runs in the benchmark's precision."""
+
+    def __init__(self, module: nn.Module, inputs: Inputs, args: argparse.Namespace) -> None:
+        self.module, self.inputs, self.args = module, inputs, args
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        x = self.inputs.x
+        low = x.dtype != torch.float32 and self.args.precision == "autocast"
+        return torch.autocast(x.device.type, dtype=x.dtype, enabled=low)
+
+    def forward(self) -> None:
+        self.module.eval()
+        with torch.no_grad(), self.autocast():
+            self.module(self.inputs.x)
+
+    def train_step(self) -> None:
+        self.module.train()
+        self.module.zero_grad(set_to_none=True)
+        self.inputs.xg.grad = None
+        with self.autocast():
+            out = self.module(self.inputs.xg)
+        out.backward(self.inputs.grad(out.dtype))
+
+    def times(self, device: torch.device) -> dict[str, float]:
+        return {"fwd_ms": measure_time(self.forward, device, self.args.repeat),
+                "fwd_bwd_ms": measure_time(self.train_step, device, self.args.repeat)}
+
+    def peaks(self, device: torch.device) -> dict[str, Optional[float]]:
+        self.forward()  # warm-up: one-time allocations (kernel caches, lazy init) are not the pass's
+        fwd = measure_peak(self.forward, device)
+        self.train_step()
+        return {"fwd_peak_mib": fwd, "fwd_bwd_peak_mib": measure_peak(self.train_step, device)}
+
+
+class Floor(nn.Module):
+    """``y = x * a + b`` with per-channel ``a``, ``b`` in the activations' dtype: the bandwidth floor."""
+
+    def __init__(self, channels: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.randn(1, channels, 1, 1, 1, dtype=dtype))
+        self.b = nn.Parameter(torch.randn(1, channels, 1, 1, 1, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.a + self.b
+
+
+def _randomise(block: nn.Module) -> nn.Module:
+    with torch.no_grad():
+        for p in block.parameters():
+            p.normal_(0.0, 0.05)
+    return block
+
+
+def _activations(shape: tuple[int, ...], layout: str, args: argparse.Namespace) -> Inputs:
+    x = torch.randn(shape, device=args.device, dtype=getattr(torch, args.dtype))
+    return Inputs(x.contiguous(memory_format=LAYOUTS[layout]))
+
+
+def _weights_dtype(args: argparse.Namespace) -> torch.dtype:
+    return torch.float32 if args.precision == "autocast" else getattr(torch, args.dtype)
+
+
+Cases = list[tuple[dict, Case]]
+
+
+def pooling_cases(shape: tuple[int, ...], args: argparse.Namespace) -> Cases:
+    """The floor, GC and SNL, in both layouts."""
+    device, channels = torch.device(args.device), shape[1]
+    blocks = {"gc_r4": GlobalContextBlock(channels, dim=3, ratio=1 / 4),
+              "snl": SimplifiedNonLocalBlock(channels, dim=3)}
+    blocks = {k: _randomise(b).to(device=device, dtype=_weights_dtype(args)) for k, b in blocks.items()}
+    cases = []
+    for layout in LAYOUTS:
+        inputs = _activations(shape, layout, args)
+        floor = Floor(channels, inputs.x.dtype).to(device)
+        cases.append(({"block": "floor", "layout": layout}, Case(floor, inputs, args)))
+        cases += [({"block": key, "layout": layout}, Case(block, inputs, args)) for key, block in blocks.items()]
+    return cases
+
+
+def nl_cases(shape: tuple[int, ...], args: argparse.Namespace) -> Cases:
+    """pytorchvideo's NonLocal and our NL along every attention path, on the same weights."""
     from pytorchvideo.layers.nonlocal_net import create_nonlocal
 
-    blocks: dict[str, nn.Module] = {
-        "gc_r4": GlobalContextBlock(channels, dim=3, ratio=1 / 4),
-        "snl": SimplifiedNonLocalBlock(channels, dim=3),
-    }
+    device, channels = torch.device(args.device), shape[1]
+    inputs = _activations(shape, args.nl_layout, args)
+    x = inputs.x
+    policy = choose_path(device.type, x.dtype, channels // 2)
+    cases = []
     for inst in ("softmax", "dot_product"):
-        ours = NonLocalBlock(channels, dim=3, instantiation=inst)
-        nn.init.normal_(ours.norm.weight, std=0.1)  # non-zero gamma: the attention path matters
+        ours = _randomise(NonLocalBlock(channels, dim=3, instantiation=inst)).to(device, _weights_dtype(args))
         ref = create_nonlocal(dim_in=channels, dim_inner=channels // 2, pool_size=(1, 2, 2), instantiation=inst)
         ref.load_state_dict(ours.state_dict(), strict=True)
-        blocks[f"nl_{inst}"] = ours
-        blocks[f"pytorchvideo_nl_{inst}"] = ref
-    return blocks
+        reference = Case(ref.to(device, _weights_dtype(args)), inputs, args)
+        cases.append(({"block": f"pytorchvideo_nl_{inst}", "path": "-"}, reference))
+        with torch.no_grad(), reference.autocast():
+            expected = ref.eval()(x).float()
+        for path in PATHS if inst == "softmax" else ("-",):
+            block = copy.deepcopy(ours)
+            block.softmax_path = "auto" if path == "-" else path
+            row = {"block": f"nl_{inst}", "path": path, "policy": path == policy}
+            try:
+                with torch.no_grad(), reference.autocast():
+                    row["max_abs_diff"] = (block.eval()(x).float() - expected).abs().max().item()
+            except RuntimeError as error:  # the kernel does not apply to this device/dtype/head dim
+                row["error"] = str(error).splitlines()[0][:200]
+            cases.append((row, Case(block, inputs, args)))
+    return cases
 
 
-def sdpa_kernels(block: nn.Module, x: torch.Tensor) -> str:
-    """Names of the scaled-dot-product-attention kernels one forward of ``block`` dispatches to."""
-    activities = [torch.profiler.ProfilerActivity.CPU]
-    with torch.profiler.profile(activities=activities) as prof, torch.no_grad():
-        block(x)
-    names = sorted({e.key for e in prof.key_averages() if e.key.startswith("aten::_scaled_dot_product")})
-    return ", ".join(names) or "none"
+def print_pooling(name: str, shape: tuple[int, ...], rows: list[dict], args: argparse.Namespace) -> None:
+    floors = {r["layout"]: r for r in rows if r["block"] == "floor"}
+    for r in rows:
+        floor = floors[r["layout"]]
+        r["fwd_x_floor"] = r["fwd_ms"] / floor["fwd_ms"]
+        r["fwd_bwd_x_floor"] = r["fwd_bwd_ms"] / floor["fwd_bwd_ms"]
+    print(f"\n[{name}] GC and SNL vs the floor y = x * a + b (same tensor, same layout), {_where(shape, args)}")
+    print(f"{'block':<8}{'layout':<15}{'fwd ms':>9}{'x floor':>9}{'f+b ms':>9}{'x floor':>9}"
+          f"{'fwd peak MiB':>14}{'f+b peak MiB':>14}")
+    for r in rows:
+        peaks = "".join(f"{v:>14.1f}" if v is not None else f"{'n/a':>14}"
+                        for v in (r["fwd_peak_mib"], r["fwd_bwd_peak_mib"]))
+        print(f"{r['block']:<8}{r['layout']:<15}{r['fwd_ms']:>9.2f}{r['fwd_x_floor']:>8.2f}x"
+              f"{r['fwd_bwd_ms']:>9.2f}{r['fwd_bwd_x_floor']:>8.2f}x" + peaks)
 
 
-def bench_size(name: str, shape: tuple[int, ...], args: argparse.Namespace) -> None:
-    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    blocks = {k: b.to(device=device, dtype=dtype) for k, b in build_blocks(shape[1]).items()}
-    x = torch.randn(shape, device=device, dtype=dtype)
-    with torch.no_grad():
-        for inst in ("softmax", "dot_product"):
-            ours, ref = blocks[f"nl_{inst}"].eval(), blocks[f"pytorchvideo_nl_{inst}"].eval()
-            diff = (ours(x) - ref(x)).abs().max().item()
-            print(f"[{name}] nl_{inst} vs pytorchvideo on the same weights: max |diff| = {diff:.2e}")
-    print(f"[{name}] nl_softmax SDPA kernel: {sdpa_kernels(blocks['nl_softmax'], x)}")
+def print_nl(name: str, shape: tuple[int, ...], rows: list[dict], args: argparse.Namespace) -> None:
+    policy = next((r["path"] for r in rows if r.get("policy")), "?")
+    refs = {r["block"]: r for r in rows if r["block"].startswith("pytorchvideo")}
+    keys = ("fwd_ms", "fwd_bwd_ms", "fwd_peak_mib", "fwd_bwd_peak_mib")
+    for r in rows:
+        ref = refs[r["block"].replace("nl_", "pytorchvideo_nl_", 1)] if r["block"].startswith("nl_") else None
+        for key in keys if ref and "error" not in r else ():
+            mine, theirs = r[key], ref[key]
+            r[key.replace("_ms", "").replace("_mib", "") + "_ratio"] = mine / theirs if mine and theirs else None
+    print(f"\n[{name}] NL vs pytorchvideo's NonLocal (same weights), {_where(shape, args, args.nl_layout)}; "
+          f"policy: {policy!r} (head dim {shape[1] // 2})")
+    print(f"{'block':<28}{'path':<16}{'fwd ms':>16}{'fwd+bwd ms':>16}{'fwd peak MiB':>18}{'f+b peak MiB':>18}"
+          f"{'max|diff|':>11}")
+    for r in rows:
+        label = r["path"] + (" <- policy" if r.get("policy") else "")
+        if "error" in r:
+            print(f"{r['block']:<28}{label:<16}  n/a: {r['error'][:90]}")
+            continue
+        cells = [_cell(r[k], r.get(k.replace("_ms", "").replace("_mib", "") + "_ratio")) for k in keys]
+        diff = f"{r['max_abs_diff']:>11.1e}" if "max_abs_diff" in r else ""
+        print(f"{r['block']:<28}{label:<16}" + "".join(cells) + diff)
 
-    rows = {}
-    for key, block in blocks.items():
-        xg = x.clone().requires_grad_()
 
-        def forward(block: nn.Module = block) -> None:
-            block.eval()
-            with torch.no_grad():
-                block(x)
+def _cell(value: Optional[float], ratio: Optional[float]) -> str:
+    if value is None:
+        return f"{'n/a':>16}"
+    return f"{value:9.2f}" + (f" ({ratio:.2f}x)" if ratio is not None else "        ")[:9].rjust(9)
 
-        def train_step(block: nn.Module = block, xg: torch.Tensor = xg) -> None:
-            block.train()
-            block.zero_grad(set_to_none=True)
-            xg.grad = None
-            block(xg).float().square().mean().backward()
 
-        rows[key] = (
-            measure_time(forward, device, args.repeat),
-            measure_time(train_step, device, args.repeat),
-            measure_peak(forward, device),
-            measure_peak(train_step, device),
-        )
-
-    def fmt(v: Optional[float], ref: Optional[float]) -> str:
-        if v is None:
-            return f"{'n/a':>17}"
-        ratio = f"({v / ref:.2f}x)" if ref else "(  -  )"
-        return f"{v:9.1f} {ratio:>7}"
-
-    print(f"\n[{name}] B,C,T,H,W = {shape} on {device} {args.dtype}; ratio = ours / pytorchvideo NonLocal "
-          "(same instantiation for NL rows, softmax NL for GC/SNL)")
-    print(f"{'block':<28}{'fwd ms':>17}{'fwd+bwd ms':>18}{'fwd peak MiB':>18}{'fwd+bwd peak MiB':>18}")
-    for key, row in rows.items():
-        ref_key = f"pytorchvideo_nl_{'dot_product' if key.endswith('dot_product') else 'softmax'}"
-        ref_row = rows[ref_key]
-        print(f"{key:<28}" + " ".join(fmt(v, r) for v, r in zip(row, ref_row)))
-    print()
+def _where(shape: tuple[int, ...], args: argparse.Namespace, layout: str = "") -> str:
+    precision = args.dtype if args.dtype == "float32" else f"{args.dtype} {args.precision}"
+    threads = f", {torch.get_num_threads()} threads" if args.device == "cpu" else ""
+    return f"B,C,T,H,W = {shape}, {args.device} {precision}{threads}" + (f", {layout}" if layout else "")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--repeat", type=int, default=3, help="timed calls per case (median; after 1 warm-up)")
+    parser.add_argument("--precision", default="autocast", choices=["autocast", "cast"],
+                        help="for bfloat16/float16: autocast (float32 weights, as in training) or cast")
+    parser.add_argument("--batch", type=int, default=2, help="clips per pass (the recipe: 8 per GPU)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per case (minimum; after 1 warm-up)")
     parser.add_argument("--sizes", default="res3,res4", help="comma-separated subset of res3,res4")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: 1 on CPU)")
+    parser.add_argument("--nl-layout", default=None, choices=sorted(LAYOUTS),
+                        help="NL input layout (default: channels_last on CUDA as in training, else contiguous)")
+    parser.add_argument("--parts", default="pooling,nl", help="comma-separated subset of pooling (GC, SNL), nl")
     parser.add_argument("--quick", action="store_true", help="small inputs (smoke test)")
+    parser.add_argument("--json", help="also write every row to this file")
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     bad = [s for s in sizes if s not in SIZES]
     if bad or not sizes:
         parser.error(f"--sizes must be a comma-separated subset of {sorted(SIZES)}, got {args.sizes!r}")
-    if args.repeat < 1:
-        parser.error("--repeat must be >= 1")
-    if torch.device(args.device).type == "cpu":
-        _pin_mmap_threshold()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if not parts or parts - {"pooling", "nl"}:
+        parser.error(f"--parts must be a comma-separated subset of pooling,nl, got {args.parts!r}")
+    if args.repeat < 1 or args.batch < 1:
+        parser.error("--repeat and --batch must be >= 1")
+    device, threads = torch.device(args.device), torch.get_num_threads()
+    args.nl_layout = args.nl_layout or ("channels_last" if device.type == "cuda" else "contiguous")
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads or 1)
     torch.manual_seed(0)
-    for name in sizes:
-        bench_size(name, (QUICK if args.quick else SIZES)[name], args)
+    report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+              "torch": torch.__version__, "dtype": args.dtype, "precision": args.precision,
+              "batch": args.batch, "threads": torch.get_num_threads(), "sizes": {}}
+    shapes = {name: (args.batch, *(QUICK if args.quick else SIZES)[name]) for name in sizes}
+    cases = {(name, part): (pooling_cases if part == "pooling" else nl_cases)(shape, args)
+             for name, shape in shapes.items() for part in ("pooling", "nl") if part in parts}
+    # On CPU, all peaks first with glibc's mmap threshold pinned (every large tensor mapped on allocation and
+    # unmapped on free), then all timings with a caching heap (pinned, every allocation faults its pages in).
+    if device.type == "cpu":
+        _pin_mmap_threshold()
+    measured = [c for group in cases.values() for c in group if "error" not in c[0]]
+    for row, case in measured:
+        row |= case.peaks(device)
+    if device.type == "cpu":
+        _cache_heap()
+    for row, case in measured:
+        row |= case.times(device)
+    for (name, part), group in cases.items():
+        rows = [row for row, _ in group]
+        (print_pooling if part == "pooling" else print_nl)(name, shapes[name], rows, args)
+        report["sizes"].setdefault(name, {"shape": list(shapes[name])})[part] = rows
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    torch.set_num_threads(threads)  # as it was (main() also runs inside the test suite)
     return 0
 
 

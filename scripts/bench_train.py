@@ -1,10 +1,17 @@
-"""Training throughput (clips/s) and peak memory of every Kinetics row (PAPER.md, Slow-only R50 8x8).
+"""Model-only training throughput (clips/s) and peak memory of every Kinetics row (GCNet, arXiv 1904.11492,
+Slow-only R50 8x8 with NL / SNL / GC blocks), eager and optionally ``torch.compile``d.
 
 On a GPU: the real size (width 64, 8x224x224 clips, batch 8 per GPU as in the recipe), bf16 autocast,
-channels_last_3d, optionally ``--compile``; peak memory from the CUDA allocator. On a CPU: a small size
-(default width 8, 8x32x32, batch 8), float32; peak memory is the growth of the process's resident-set
-high-water mark, each row measured in its own child process. Each row runs SGD steps (forward, backward,
-update) on random clips, timed in ``--repeats`` blocks of which the fastest counts; GC's overhead is reported as a ratio over the baseline from the same run.
+channels_last_3d (``gcvideo.models.to_channels_last``, as ``model.channels_last: true`` does in training);
+peak memory from the CUDA allocator. On a CPU: a small size (default width 8, 8x32x32, batch 8), float32,
+each row in its own child process (peak memory = growth of its resident-set high-water mark). Each row
+runs SGD steps (forward, backward, update) on random clips, timed in ``--repeats`` blocks of ``--steps``
+of which the fastest counts; step time and memory are reported as ratios over slow_r50 from the same run.
+
+``--compile``: the same model is also compiled in place as ``model.compile: true`` does
+(``nn.Module.compile(dynamic=False)``); its first two steps (tracing, compiling, any recompile) are timed
+apart as the compile time, then warm compiled and eager step blocks are timed alternately (so both see the
+same machine load) and the fastest of each counts.
 
     python scripts/bench_train.py                 # GPU if available, else CPU small size
     python scripts/bench_train.py --device cpu --width 8 --size 32 --steps 5
@@ -17,9 +24,13 @@ import argparse
 import json
 import multiprocessing as mp
 import resource
+import sys
 import time
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+import torch  # noqa: E402
 
 ROWS = ("slow_r50", "slow_r50_nl5", "slow_r50_snl5", "slow_r50_gc5", "slow_r50_gc_all")
 
@@ -28,46 +39,80 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_mib(device: torch.device, args: argparse.Namespace) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return _rss_mib() - args.base_rss
+
+
+def _block_seconds(step, device: torch.device, steps: int) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def bench_row(row: str, args: argparse.Namespace) -> dict:
-    """Clips/s and peak memory of ``args.steps`` timed training steps of ``row`` (after warm-up steps)."""
-    from gcvideo.models import create
+    """Eager (and with ``--compile``, compiled) clips/s and peak memory of ``row``."""
+    from gcvideo.models import channels_last_input, create, to_channels_last
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    base_rss = _rss_mib()
+    args.base_rss = _rss_mib()
     model = create(row, num_classes=400, width=args.width).to(device)
     x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
     y = torch.randint(0, 400, (args.batch,), device=device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last_3d)
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    step_model = torch.compile(model) if args.compile else model
+    if args.channels_last:
+        model, x = to_channels_last(model), channels_last_input(x)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
-    def step() -> None:
+    def step(forward) -> None:
         with autocast:
-            loss = torch.nn.functional.cross_entropy(step_model(x), y)
+            loss = torch.nn.functional.cross_entropy(forward(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
+    def eager() -> None:
+        step(model.forward)  # bypasses the compiled __call__ once the model is compiled
+
+    def compiled() -> None:
+        step(model)
+
     for _ in range(args.warmup):
-        step()
+        eager()
     if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    seconds = float("inf")
-    for _ in range(args.repeats):  # the fastest repeat: the least disturbed by other processes
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step()
+        torch.cuda.reset_peak_memory_stats(device)
+    times = {"eager": [_block_seconds(eager, device, args.steps)]}
+    result = {"model": row, "peak_mib": _peak_mib(device, args), "params": sum(p.numel() for p in model.parameters())}
+    if args.compile:
+        model.compile(dynamic=False)  # in place, as Classifier(compile=True)
+        # The first two steps compile forward and backward (the second one catches a recompile).
+        result["compile_s"] = _block_seconds(compiled, device, 2)
+        for _ in range(max(0, args.warmup - 2)):
+            compiled()
         if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = min(seconds, time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else _rss_mib() - base_rss
-    return {"model": row, "clips_per_s": args.batch * args.steps / seconds, "peak_mib": peak,
-            "params": sum(p.numel() for p in model.parameters())}
+            torch.cuda.reset_peak_memory_stats(device)
+        times["compiled"] = [_block_seconds(compiled, device, args.steps)]
+        if device.type == "cuda":  # on CPU the resident-set high-water mark cannot tell the two apart
+            result["compiled_peak_mib"] = _peak_mib(device, args)
+    for _ in range(args.repeats - 1):  # alternating, so both see the same machine load; the fastest counts
+        for key, run in (("eager", eager), ("compiled", compiled)):
+            if key in times:
+                times[key].append(_block_seconds(run, device, args.steps))
+    result["clips_per_s"] = args.batch * args.steps / min(times["eager"])
+    if args.compile:
+        result["compiled_clips_per_s"] = args.batch * args.steps / min(times["compiled"])
+        result["compiled_speedup"] = result["compiled_clips_per_s"] / result["clips_per_s"]
+    return result
 
 
 def _child(row: str, args: argparse.Namespace, queue: mp.Queue) -> None:
@@ -86,8 +131,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 20 on GPU, 5 on CPU)")
     parser.add_argument("--repeats", type=int, default=3, help="timed blocks of --steps; the fastest counts")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 5 GPU, 2 CPU)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads per row (1: more threads on a shared machine make the timings erratic)")
+    parser.add_argument("--precision", choices=["bf16", "fp32"], default=None,
+                        help="bf16 autocast (default on GPU, as bf16-mixed) or float32 (default on CPU)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="channels_last_3d model and clips (default: on for GPU, off for CPU)")
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="torch.backends.cudnn.benchmark = True (the configs leave it off)")
+    parser.add_argument("--compile", action="store_true", help="also measure the model compiled in place")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     gpu = args.device.startswith("cuda")
@@ -95,8 +147,11 @@ def main() -> None:
     args.size = args.size or (224 if gpu else 32)
     args.steps = args.steps or (20 if gpu else 5)
     args.warmup = args.warmup if args.warmup is not None else (5 if gpu else 2)
+    args.precision = args.precision or ("bf16" if gpu else "fp32")
+    args.channels_last = gpu if args.channels_last is None else args.channels_last
     if not gpu and args.width >= 64 and args.size >= 224:
         parser.error("the full-size model is for GPUs; on a CPU use e.g. --width 8 --size 32")
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     rows = []
     for row in args.rows:
         if gpu:
@@ -109,23 +164,37 @@ def main() -> None:
             result = queue.get()
             proc.join()
         rows.append(result)
-        print(f"  {row}: {result['clips_per_s']:.1f} clips/s, peak {result['peak_mib']:.0f} MiB", flush=True)
+        compiled = (f"; compiled {result['compiled_clips_per_s']:.1f} clips/s ({result['compiled_speedup']:.2f}x "
+                    f"eager) after {result['compile_s']:.0f} s compiling" if args.compile else "")
+        print(f"  {row}: {result['clips_per_s']:.1f} clips/s, peak {result['peak_mib']:.0f} MiB{compiled}", flush=True)
     base = next((r for r in rows if r["model"] == "slow_r50"), rows[0])
     for r in rows:
         r["time_ratio"] = base["clips_per_s"] / r["clips_per_s"]  # > 1: slower than the baseline
         r["memory_ratio"] = r["peak_mib"] / base["peak_mib"] if base["peak_mib"] > 0 else float("nan")
-    where = (f"{args.device}, width {args.width}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
-             f"{'bf16, channels_last_3d' if gpu else f'float32, {args.threads} threads'}"
-             f"{', compiled' if args.compile else ''}")
-    print(f"\ntraining step, {where}")
-    print("| model | params | clips/s | step time vs baseline | peak MiB | memory vs baseline |")
-    print("|---|---|---|---|---|---|")
+        if args.compile:
+            r["compiled_time_ratio"] = base["compiled_clips_per_s"] / r["compiled_clips_per_s"]
+    device_name = torch.cuda.get_device_name() if gpu else "cpu"
+    layout = "channels_last_3d" if args.channels_last else "contiguous"
+    threads = "" if gpu else f", {args.threads} threads"
+    where = (f"{device_name}, width {args.width}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
+             f"{args.precision}, {layout}{threads}{', cudnn.benchmark' if args.cudnn_benchmark else ''}")
+    print(f"\ntraining step, {where}, torch {torch.__version__}")
+    header = "| model | params | clips/s | step time vs baseline | peak MiB | memory vs baseline |"
+    rule = "|---|---|---|---|---|---|"
+    if args.compile:
+        header += " compiled clips/s | compiled vs eager | compiled step time vs baseline | compile s |"
+        rule += "---|---|---|---|"
+    print(header + "\n" + rule)
     for r in rows:
-        print(f"| {r['model']} | {r['params'] / 1e6:.3f}M | {r['clips_per_s']:.1f} | {r['time_ratio']:.2f}x "
-              f"| {r['peak_mib']:.0f} | {r['memory_ratio']:.2f}x |")
+        line = (f"| {r['model']} | {r['params'] / 1e6:.3f}M | {r['clips_per_s']:.1f} | {r['time_ratio']:.2f}x "
+                f"| {r['peak_mib']:.0f} | {r['memory_ratio']:.2f}x |")
+        if args.compile:
+            line += (f" {r['compiled_clips_per_s']:.1f} | {r['compiled_speedup']:.2f}x | "
+                     f"{r['compiled_time_ratio']:.2f}x | {r['compile_s']:.0f} |")
+        print(line)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"setting": where, "rows": rows}, f, indent=2)
+            json.dump({"setting": where, "torch": torch.__version__, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

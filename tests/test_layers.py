@@ -18,7 +18,9 @@ CONFIGS = [
     ("gc", {"ratio": 1 / 4}),
     ("gc", {"ratio": 0.25, "fusion": ("mul", "add")}),
     ("gc", {"ratio": 0.25, "fusion": "mul"}),
+    ("gc", {"ratio": 0.25, "fusion": "mul", "mul_gate": "2sigmoid"}),
     ("gc", {"ratio": 1 / 8, "pooling": "avg", "fusion": ["mul", "add"]}),
+    ("gc", {"ratio": 1 / 8, "pooling": "avg", "fusion": ["mul", "add"], "mul_gate": "2sigmoid"}),
     ("snl", {}),
     ("nl", {}),
     ("nl", {"instantiation": "dot_product"}),
@@ -54,10 +56,12 @@ def _randomise(block: nn.Module) -> nn.Module:
 def test_shape_and_exact_identity_at_init(kind, opts, dim):
     block = create_block(kind, C, dim=dim, options=opts)
     x = _input(dim)
+    # The paper's "mul" gate sigmoid(0) halves x at init (as mmcv); every other configuration is the identity.
+    expected = x * 0.5 if "mul" in opts.get("fusion", ()) and opts.get("mul_gate") != "2sigmoid" else x
     for mode in (block.train, block.eval):
         mode()
         out = block(x)
-        assert out.shape == x.shape and torch.equal(out, x)
+        assert out.shape == x.shape and torch.equal(out, expected)
     out = _randomise(block).train()(x)
     assert out.shape == x.shape and not torch.equal(out, x)
 
@@ -101,7 +105,8 @@ def _gc_formula(block: GlobalContextBlock, x: torch.Tensor) -> torch.Tensor:
         terms[f] = torch.einsum("cp,bp->bc", s[f"{p}.3.weight"].flatten(1), h.clamp(min=0)) + s[f"{p}.3.bias"]
     out = xf
     if "mul" in terms:
-        out = out * 2 / (1 + torch.exp(-terms["mul"]))[..., None]
+        scale = 2 if block.mul_gate == "2sigmoid" else 1
+        out = out * scale / (1 + torch.exp(-terms["mul"]))[..., None]
     if "add" in terms:
         out = out + terms["add"][..., None]
     return out.view_as(x)
@@ -214,30 +219,61 @@ def test_pytorchvideo_nonlocal_weights_load_strictly_with_equal_outputs(instanti
         torch.testing.assert_close(ours.double()(x), ref.double()(x), rtol=1e-10, atol=1e-10)
 
 
-def _mmcv_context_block_state_dict(c: int, planes: int, fusions: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """Key layout of mmcv.cnn.bricks.ContextBlock(c, ratio, 'att', fusions), written out by hand:
-    conv_mask = Conv2d(c, 1, 1) (bias); channel_*_conv = Sequential(Conv2d(c, planes, 1), LayerNorm([planes, 1, 1]),
-    ReLU, Conv2d(planes, c, 1))."""
-    sd = {"conv_mask.weight": torch.randn(1, c, 1, 1), "conv_mask.bias": torch.randn(1)}
+def _mmcv_context_block_state_dict(c: int, planes: int, pooling: str,
+                                   fusions: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Key layout of mmcv.cnn.bricks.ContextBlock(c, ratio, pooling, fusions), written out by hand:
+    conv_mask = Conv2d(c, 1, 1) (bias, 'att' only); channel_*_conv = Sequential(Conv2d(c, planes, 1),
+    LayerNorm([planes, 1, 1]), ReLU, Conv2d(planes, c, 1)). float64, all random (as after training)."""
+    def rand(*shape):
+        return torch.randn(*shape, dtype=torch.float64)
+
+    sd = {"conv_mask.weight": rand(1, c, 1, 1), "conv_mask.bias": rand(1)} if pooling == "att" else {}
     for f in fusions:
         p = f"channel_{f}_conv"
-        sd |= {f"{p}.0.weight": torch.randn(planes, c, 1, 1), f"{p}.0.bias": torch.randn(planes)}
-        sd |= {f"{p}.1.weight": torch.randn(planes, 1, 1), f"{p}.1.bias": torch.randn(planes, 1, 1)}
-        sd |= {f"{p}.3.weight": torch.randn(c, planes, 1, 1), f"{p}.3.bias": torch.randn(c)}
+        sd |= {f"{p}.0.weight": rand(planes, c, 1, 1) / c**0.5, f"{p}.0.bias": rand(planes)}
+        sd |= {f"{p}.1.weight": rand(planes, 1, 1), f"{p}.1.bias": rand(planes, 1, 1)}
+        sd |= {f"{p}.3.weight": rand(c, planes, 1, 1) / planes**0.5, f"{p}.3.bias": rand(c)}
     return sd
 
 
+def _mmcv_context_block_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, pooling: str,
+                                fusions: tuple[str, ...]) -> torch.Tensor:
+    """mmcv ContextBlock.forward (mmcv/cnn/bricks/context_block.py), line by line, on its state dict."""
+    batch, channel, height, width = x.size()
+    if pooling == "att":
+        input_x = x.view(batch, channel, height * width).unsqueeze(1)  # [N, 1, C, H * W]
+        context_mask = F.conv2d(x, sd["conv_mask.weight"], sd["conv_mask.bias"])  # [N, 1, H, W]
+        context_mask = F.softmax(context_mask.view(batch, 1, height * width), dim=2).unsqueeze(-1)
+        context = torch.matmul(input_x, context_mask).view(batch, channel, 1, 1)  # [N, C, 1, 1]
+    else:
+        context = F.adaptive_avg_pool2d(x, 1)
+
+    def transform(p: str) -> torch.Tensor:
+        h = F.conv2d(context, sd[f"{p}.0.weight"], sd[f"{p}.0.bias"])
+        h = F.layer_norm(h, h.shape[1:], sd[f"{p}.1.weight"], sd[f"{p}.1.bias"]).relu()
+        return F.conv2d(h, sd[f"{p}.3.weight"], sd[f"{p}.3.bias"])
+
+    out = x
+    if "mul" in fusions:
+        out = out * torch.sigmoid(transform("channel_mul_conv"))
+    if "add" in fusions:
+        out = out + transform("channel_add_conv")
+    return out
+
+
+@pytest.mark.parametrize("pooling", ["att", "avg"])
 @pytest.mark.parametrize("fusion,mmcv", [("add", ("add",)), (("mul", "add"), ("add", "mul")), ("mul", ("mul",))])
-def test_mmcv_context_block_state_dict_loads_strictly(fusion, mmcv):
-    sd = _mmcv_context_block_state_dict(64, 16, mmcv)
-    block = GlobalContextBlock(64, ratio=1 / 4, fusion=fusion)
+def test_mmcv_context_block_weights_load_strictly_with_equal_outputs(pooling, fusion, mmcv):
+    sd = _mmcv_context_block_state_dict(64, 16, pooling, mmcv)  # mmcv fusion_types in either order
+    block = GlobalContextBlock(64, ratio=1 / 4, pooling=pooling, fusion=fusion).double().eval()
     block.load_state_dict(sd, strict=True)
-    if fusion == "add":  # mmcv's default: outputs equal mmcv's maths exactly
-        x = torch.randn(2, 64, 5, 5)
-        logits = torch.einsum("c,bcn->bn", sd["conv_mask.weight"].flatten(), x.flatten(2)) + sd["conv_mask.bias"]
-        ctx = torch.einsum("bn,bcn->bc", logits.softmax(1), x.flatten(2))[..., None, None]
-        t = block.channel_add_conv(ctx)
-        torch.testing.assert_close(block(x), x + t)
+    assert set(block.state_dict()) == set(sd)
+    x = torch.randn(2, 64, 5, 7, dtype=torch.float64)
+    with torch.no_grad():
+        expected = _mmcv_context_block_forward(sd, x, pooling, mmcv)
+        torch.testing.assert_close(block(x), expected, rtol=1e-12, atol=1e-12)
+        channels_last = block(x.contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(channels_last, expected, rtol=1e-12, atol=1e-12)
 
 
 def _gc_params(c: int, r: float) -> int:
@@ -300,9 +336,11 @@ def test_parameter_counts_reproduce_the_paper_tables():
         (lambda: NonLocalBlock(C, instantiation="gaussian"), r"instantiation must be one of \('softmax', 'dot_product'\)"),
         (lambda: NonLocalBlock(C, inner_channels=0), "inner_channels must be a positive int"),
         (lambda: create_block("se", C, dim=2), r"unknown block kind 'se'; valid kinds: \['gc', 'nl', 'snl'\]"),
-        (lambda: create_block("gc", C, dim=2, options={"ratoi": 0.25}), r"valid options: \['ratio', 'pooling', 'fusion'\]"),
+        (lambda: create_block("gc", C, dim=2, options={"ratoi": 0.25}), r"valid options: \['ratio', 'pooling', 'fusion', 'mul_gate'\]"),
+        (lambda: GlobalContextBlock(C, fusion="mul", mul_gate="tanh"), r"mul_gate must be one of \('sigmoid', '2sigmoid'\)"),
         (lambda: create_block("snl", C, dim=2, options={"dim": 3}), r"unknown option\(s\) \['dim'\].*valid options: \[\]"),
-        (lambda: create_block("nl", C, dim=2, options={"pool_size": 2}), r"\['inner_channels', 'pool', 'instantiation'\]"),
+        (lambda: create_block("nl", C, dim=2, options={"pool_size": 2}), r"\['inner_channels', 'pool', 'instantiation', 'softmax_path'\]"),
+        (lambda: NonLocalBlock(C, softmax_path="flash"), r"softmax_path must be one of \('auto', 'sdpa', "),
         (lambda: SimplifiedNonLocalBlock(C, dim=3)(_input(2)), r"expected input \(B, C, T, H, W\) with C=16"),
     ],
 )
@@ -311,11 +349,28 @@ def test_bad_options_raise_value_error_naming_valid_values(build, match):
         build()
 
 
-def test_bench_script_quick_smoke(capsys):
+def test_bench_script_quick_smoke(capsys, tmp_path):
+    import json
+
+    from gcvideo.layers.attention_paths import PATHS
+
     path = Path(__file__).resolve().parents[1] / "scripts" / "bench_blocks.py"
     spec = importlib.util.spec_from_file_location("bench_blocks", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--quick", "--device", "cpu", "--repeat", "1", "--sizes", "res4"]) == 0
+    threads = torch.get_num_threads()
+    args = ["--quick", "--device", "cpu", "--repeat", "1", "--sizes", "res4", "--json", str(tmp_path / "b.json")]
+    assert bench.main(args) == 0
+    assert torch.get_num_threads() == threads  # restored
     out = capsys.readouterr().out
-    assert "nl_softmax" in out and "pytorchvideo" in out and "ratio" in out
+    assert "x floor" in out and "pytorchvideo" in out and "<- policy" in out
+    report = json.loads((tmp_path / "b.json").read_text())["sizes"]["res4"]
+    pooling = {(r["block"], r["layout"]): r for r in report["pooling"]}
+    assert set(pooling) == {(b, l) for b in ("floor", "gc_r4", "snl") for l in ("contiguous", "channels_last")}
+    assert all(r["fwd_bwd_x_floor"] > 0 for r in pooling.values())
+    nl = [r for r in report["nl"] if r["block"] == "nl_softmax"]
+    assert [r["path"] for r in nl] == list(PATHS)  # every candidate, measured or "n/a" with the reason
+    measured = [r for r in nl if "error" not in r]
+    assert {"sdpa", "math", "chunked"} <= {r["path"] for r in measured}
+    assert [r["path"] for r in measured if r["policy"]] == ["sdpa"]  # the CPU policy
+    assert all(r["max_abs_diff"] < 1e-4 for r in measured)  # equal to pytorchvideo's NonLocal

@@ -217,3 +217,62 @@ def test_table_cli_json(capsys):
     assert rows[0] == {"model": "resnet50", "input": "224x224", "params": 25_557_032, "macs": rows[0]["macs"]}
     assert [r["input"] for r in rows] == ["224x224", "8x224x224", "8x256x256"]
     assert all(isinstance(r["macs"], int) for r in rows)
+
+
+def _forward_backward(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    x = x.detach().requires_grad_()
+    model.zero_grad(set_to_none=True)
+    out = model(x)
+    out.logsumexp(1).sum().backward()
+    # conv_mask.bias shifts every attention logit equally: its gradient is zero up to rounding.
+    return [out, x.grad, *(p.grad for n, p in model.named_parameters() if not n.endswith("conv_mask.bias"))]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_channels_last_model_equals_contiguous_forward_and_backward(name):
+    import copy
+
+    from gcvideo.models import channels_last_input, to_channels_last
+
+    # float64 (rounding differences of the two layouts' kernels would grow through 16 residual blocks);
+    # eval: BN statistics fixed, no dropout.
+    model = _randomise(create(name, num_classes=5, width=SMALL)).double()
+    fast = to_channels_last(copy.deepcopy(model))
+    fmt = torch.channels_last_3d if PRESETS[name].video else torch.channels_last
+    convs = [m for m in fast.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+    assert convs and all(m.weight.is_contiguous(memory_format=fmt) for m in convs)
+    g = torch.Generator().manual_seed(1)
+    shape = (2, 3, 4, 32, 32) if PRESETS[name].video else (2, 3, 64, 64)
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
+    expected = _forward_backward(model, x)
+    got = _forward_backward(fast, channels_last_input(x))
+    assert got[1].is_contiguous(memory_format=fmt)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9 * float(b.abs().max()))
+
+
+def test_module_to_channels_last_3d_fails_on_gc_where_to_channels_last_does_not():
+    from gcvideo.models import to_channels_last
+
+    model = create("slow_r50_gc5", num_classes=3, width=4)
+    with pytest.raises(RuntimeError, match="rank 5"):  # GC's LayerNorm weight is (planes, 1, 1, 1)
+        model.to(memory_format=torch.channels_last_3d)
+    to_channels_last(model)
+    norm = model.get_submodule("blocks.2.res_blocks.1.attn_after_add.channel_add_conv.1")
+    assert norm.weight.shape == (8, 1, 1, 1) and norm.weight.is_contiguous()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["slow_r50_gc_all", "slow_r50_nl5", "slow_r50_snl5", "resnet50_gc_r16"])
+def test_channels_last_presets_compile_to_one_graph(name):
+    import torch._dynamo
+
+    from gcvideo.models import channels_last_input, to_channels_last
+
+    model = to_channels_last(create(name, num_classes=3, width=4)).train()
+    x = torch.randn(2, 3, 4, 32, 32) if PRESETS[name].video else torch.randn(2, 3, 64, 64)
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(model)(channels_last_input(x).requires_grad_())
+    assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
+    # pytorchvideo builds conv strides as numpy ints, which torch.compile would trace as tensors.
+    assert all(type(s) is int for m in model.modules() if isinstance(m, nn.Conv3d) for s in m.stride)

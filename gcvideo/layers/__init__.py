@@ -1,8 +1,10 @@
 """Context blocks of GCNet (Cao et al., arXiv 1904.11492): GC (Sec. 4.2), SNL (Sec. 4.1) and NL (Sec. 3).
 
-Every block takes the channel count first, ``dim=2|3`` for image or video features, maps
-``x (B, C, *spatial)`` to the same shape with its own residual add, and is the identity at
-initialisation. ``create_block`` turns a kind name and an options mapping into a block.
+Every block takes the channel count first, ``dim=2|3`` for image or video features, and maps
+``x (B, C, *spatial)`` to the same shape with its own residual add, in either memory layout (contiguous
+or channels_last) without copying the feature map. Every block is the identity at initialisation, except
+GC with the paper's "mul" fusion gate ``sigmoid`` (it starts at ``x * 0.5``, as mmcv's; no preset uses
+it). ``create_block`` turns a kind name and an options mapping into a block.
 """
 
 from __future__ import annotations

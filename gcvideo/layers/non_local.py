@@ -8,9 +8,10 @@ C -> C/2, phi and g computed on a max-pooled input (2x2; 1x2x2 in 3D). ``f`` is 
 Layout and maths match ``pytorchvideo.layers.nonlocal_net.NonLocal`` (built by ``create_nonlocal``):
 key names ``conv_theta``, ``conv_phi``, ``conv_g``, ``conv_out`` (1x1 convs with bias), ``norm``
 (BatchNorm, affine) and a parameter-free ``pool``, so its weights load with ``strict=True``. Speed:
-the softmax runs through ``scaled_dot_product_attention`` on contiguous ``(B, 1, N, d)`` tensors
-(fused kernels, no N x N_k matrix held); the dot product is computed as ``(g phi^T / N_k) theta``,
-linear in the number of positions.
+positions are flattened to ``(B, N, d)`` views (free in either memory layout); the softmax runs along the
+path that ``attention_paths.POLICY`` picks for the device, dtype and head dim (fused SDPA kernels or
+bmm-softmax-bmm), and the dot product is computed as ``theta (phi^T g / N_k)``, linear in the number of
+positions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention_pooling import check_dim, check_input, conv_nd
+from .attention_paths import PATHS, attend, matmul_like
+from .attention_pooling import check_dim, check_input, conv_nd, flatten_positions, unflatten_positions
 
 VALID_INSTANTIATIONS = ("softmax", "dot_product")
 
@@ -36,6 +38,8 @@ class NonLocalBlock(nn.Module):
         pool: Max-pool the keys and values with kernel = stride = 2x2 (2D) or 1x2x2 (3D).
         instantiation: "softmax" (embedded Gaussian, scaled by ``d ** -0.5``) or "dot_product"
             (divided by the number of key positions).
+        softmax_path: How the softmax attention is computed: "auto" (``attention_paths.POLICY``) or
+            one of ``attention_paths.PATHS`` (same outputs; speed and memory differ).
     """
 
     def __init__(
@@ -46,6 +50,7 @@ class NonLocalBlock(nn.Module):
         inner_channels: Optional[int] = None,
         pool: bool = True,
         instantiation: str = "softmax",
+        softmax_path: str = "auto",
     ) -> None:
         super().__init__()
         self.dim = check_dim(dim)
@@ -56,6 +61,9 @@ class NonLocalBlock(nn.Module):
             raise ValueError(f"inner_channels must be a positive int or None (-> channels // 2), got {inner_channels!r}")
         if not isinstance(pool, bool):
             raise ValueError(f"pool must be True or False, got {pool!r}")
+        if softmax_path not in ("auto", *PATHS):
+            raise ValueError(f"softmax_path must be one of {('auto', *PATHS)}, got {softmax_path!r}")
+        self.softmax_path = softmax_path
         self.channels, self.inner_channels, self.instantiation = channels, inner, instantiation
         self.pool_size = ((2, 2) if dim == 2 else (1, 2, 2)) if pool else None
         pool_cls = nn.MaxPool2d if dim == 2 else nn.MaxPool3d
@@ -85,38 +93,36 @@ class NonLocalBlock(nn.Module):
         return tuple(s // k for s, k in zip(spatial, self.pool_size))  # MaxPool floors
 
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """theta ``(B, d, N)``, phi ``(B, d, Nk)``, g ``(B, d, Nk)``."""
+        """theta ``(B, N, d)``, phi ``(B, Nk, d)``, g ``(B, Nk, d)``: views in the convolutions' layout."""
         keys_in = x if self.pool is None else self.pool(x)
-        theta = self.conv_theta(x).flatten(2)  # (B, d, N)
-        phi = self.conv_phi(keys_in).flatten(2)  # (B, d, Nk)
-        g = self.conv_g(keys_in).flatten(2)  # (B, d, Nk)
+        theta = flatten_positions(self.conv_theta(x))
+        phi = flatten_positions(self.conv_phi(keys_in))
+        g = flatten_positions(self.conv_g(keys_in))
         return theta, phi, g
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """All query maps ``f(theta_i, phi_j)``, ``(B, N, Nk)`` (analysis only: materialises them)."""
         check_input(x, self.channels, self.dim)
         theta, phi, _ = self._embed(x)
-        affinity = torch.bmm(theta.transpose(1, 2), phi)  # (B, N, Nk)
+        affinity = torch.bmm(theta, phi.mT)  # (B, N, Nk)
         if self.instantiation == "softmax":
             return (affinity * self.inner_channels**-0.5).softmax(dim=2)
-        return affinity / phi.shape[2]
+        return affinity / phi.shape[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dim)
         theta, phi, g = self._embed(x)
         if self.instantiation == "softmax":
-            # (B, d, N) -> (B, 1, N, d), contiguous so the fused (flash / memory-efficient) kernels apply.
-            q, k, v = (t.transpose(1, 2).unsqueeze(1).contiguous() for t in (theta, phi, g))
-            y = F.scaled_dot_product_attention(q, k, v, scale=self.inner_channels**-0.5)  # (B, 1, N, d)
-            y = y.squeeze(1).transpose(1, 2)  # (B, d, N)
+            y = attend(theta, phi, g, self.inner_channels**-0.5, self.softmax_path)  # (B, N, d)
         else:
-            context = torch.bmm(g, phi.transpose(1, 2)) / phi.shape[2]  # (B, d, d) = sum_j g_j phi_j^T / Nk
-            y = torch.bmm(context, theta)  # (B, d, N)
-        y = y.reshape(x.shape[0], self.inner_channels, *x.shape[2:])  # (B, d, *spatial)
+            context = torch.bmm(phi.mT, g) / phi.shape[1]  # (B, d, d) = sum_j phi_j g_j^T / Nk
+            y = matmul_like(theta, context, theta)  # (B, N, d), in theta's layout
+        y = unflatten_positions(y, tuple(x.shape[2:]))  # (B, d, *spatial)
         return x + self.norm(self.conv_out(y))
 
     def extra_repr(self) -> str:
         return (
             f"{self.channels}, dim={self.dim}, inner_channels={self.inner_channels}, "
             f"pool={self.pool_size is not None}, instantiation={self.instantiation!r}"
+            + (f", softmax_path={self.softmax_path!r}" if self.softmax_path != "auto" else "")
         )

@@ -2,15 +2,26 @@
 
 ``z_i = x_i + W_v sum_j softmax_j(W_k x_j) x_j``: one query-independent attention map shared by every
 position. ``W_v`` is applied after the pooling (it is linear, so this equals pooling ``W_v x``) and costs
-one C x C matrix-vector product per sample. One implementation serves 2D and 3D.
+one C x C matrix-vector product per sample. One implementation serves 2D and 3D, in either memory
+layout without copies (see ``attention_pooling``); the one feature-map-sized output is the broadcast add.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .attention_pooling import attention_map, attention_pool, check_dim, check_input, conv_nd
+from .attention_pooling import (
+    attention_map,
+    attention_pool,
+    autocast_off,
+    broadcast_shape,
+    check_dim,
+    check_input,
+    conv_matrix,
+    conv_nd,
+)
 
 
 class SimplifiedNonLocalBlock(nn.Module):
@@ -44,12 +55,16 @@ class SimplifiedNonLocalBlock(nn.Module):
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """The single attention map ``softmax_j(W_k x_j)``, ``(B, N)`` (analysis only)."""
         check_input(x, self.channels, self.dim)
-        return attention_map(self.conv_mask(x))
+        with autocast_off(x):
+            return attention_map(x, self.conv_mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dim)
-        context = attention_pool(x, self.conv_mask(x))  # (B, C, 1, 1[, 1])
-        return x + self.conv_value(context)  # broadcast over all positions
+        with autocast_off(x):
+            context = attention_pool(x, self.conv_mask)  # (B, C)
+            weight = conv_matrix(self.conv_value)  # W_v as a (C, C) matrix
+            value = F.linear(context.to(weight.dtype), weight, self.conv_value.bias)  # (B, C)
+            return x + value.to(x.dtype).view(broadcast_shape(x))  # broadcast over all positions
 
     def extra_repr(self) -> str:
         return f"{self.channels}, dim={self.dim}"

@@ -62,6 +62,15 @@ class SlowResNet(Net):
         return {name: self.blocks[i + 1].res_blocks for i, name in enumerate(STAGES)}
 
 
+def _plain_int_strides(model: nn.Module) -> None:
+    """pytorchvideo computes conv strides as numpy integers; torch.compile traces those as tensors, which
+    makes every shape after them symbolic (dynamic-shape kernels, and a tracing error with custom autograd
+    functions). Python ints behave the same in eager mode."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv3d):
+            module.stride = tuple(int(s) for s in module.stride)
+
+
 def create_slow_resnet(
     *,
     num_classes: int = 400,
@@ -102,6 +111,7 @@ def create_slow_resnet(
     finally:
         pv_resnet._MODEL_STAGE_DEPTH[50] = saved
     model = SlowResNet(blocks=net.blocks)  # re-runs pytorchvideo's init on the same modules
+    _plain_int_strides(model)
     for stage in model.stages.values():
         for i, block in enumerate(stage):
             stage[i] = SlowResBlock(block)

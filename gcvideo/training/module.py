@@ -25,6 +25,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torchmetrics.classification import MulticlassAccuracy
 
 from gcvideo.errors import UserError
+from gcvideo.models.memory_format import to_channels_last
 from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
 
@@ -63,6 +64,7 @@ class Classifier(L.LightningModule):
         init_from: weights to start from (see ``gcvideo.training.init_weights``), loaded in ``setup``.
         inflate: "centre" or "mean", for 2D ResNet-50 weights loaded into a video model.
         channels_last: use channels-last (3d) memory format (faster convolutions on GPU).
+        compile: ``torch.compile`` the network in ``setup`` (in place: checkpoint keys do not change).
         class_names, data_info: linked from the data module; stored for export and predict.
     """
 
@@ -80,6 +82,7 @@ class Classifier(L.LightningModule):
         init_from: str | None = None,
         inflate: str = "centre",
         channels_last: bool = False,
+        compile: bool = False,
         class_names: list[str] | None = None,
         data_info: dict[str, Any] | None = None,
     ) -> None:
@@ -108,9 +111,13 @@ class Classifier(L.LightningModule):
         if not self._initialised:  # a checkpoint given to fit/test (ckpt_path) is restored after this
             init_from(self.model, self.hparams.init_from, inflate=self.hparams.inflate)
             self._initialised = True
-        if self.hparams.channels_last:
-            fmt = torch.channels_last_3d if self.model.is_video else torch.channels_last
-            self.model.to(memory_format=fmt)
+        if self.hparams.channels_last:  # the convolutions only: GC's LayerNorm weight is rank 4
+            to_channels_last(self.model)
+        if self.hparams.compile and not getattr(self, "_compiled", False):
+            # In place (nn.Module.compile), so state-dict keys stay. dynamic=False: a smaller last batch
+            # compiles once more instead of turning every graph dynamic.
+            self.model.compile(dynamic=False)
+            self._compiled = True
 
     def load_initial_weights(self, *, strict: bool = False) -> None:
         """Apply ``init_from`` now rather than in ``setup`` (once).
