@@ -183,10 +183,10 @@ class Classifier(L.LightningModule):
 
     # --- training and validation ------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        # Training items are valid by contract (an unreadable video is replaced in the dataset), so no
+        # masking here: testing `valid` would synchronise with the GPU at every step.
         logits = self.model(self._inputs(batch))
         labels = batch["label"]
-        if "valid" in batch and not bool(batch["valid"].all()):  # train items are valid by contract
-            logits, labels = logits[batch["valid"]], labels[batch["valid"]]
         loss = F.cross_entropy(logits, labels)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, on_step=True, on_epoch=False)
