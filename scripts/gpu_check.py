@@ -5,7 +5,8 @@ budget) and prints one compact table:
 
     row | model-only clips/s | fit clips/s | data wait | fit / model-only | pipeline
 
-- model-only: ``scripts/bench_train.py`` (random clips, bf16, channels_last_3d) at the fit's batch size;
+- model-only: ``scripts/bench_train.py`` (random clips, bf16, channels_last_3d) at the fit's batch size, for
+  slow_r50_gc5 (the row of the data-feeding goal; scripts/gpu_check.sh measures every row at batch 8);
 - fit: ``gcvideo fit`` with the row's Kinetics config on one GPU, ``nproc - 2`` DataLoader workers, on
   Kinetics-like videos that this script writes itself (H.264 High, B-frames, GOP 250, 340x256, 10 s at
   30 fps, AAC; ``gcvideo data make-bench-videos``), as logged by the fit's ``throughput/*`` metrics;
@@ -118,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scratch", default=None, help="videos and runs (default: a temporary folder)")
     parser.add_argument("--budget", type=float, default=450, help="seconds for the whole check (default 450)")
     parser.add_argument("--quick", action="store_true", help="fewer steps, only slow_r50_gc5")
+    parser.add_argument("--rows", nargs="*", default=None, choices=ROWS,
+                        help="rows fitted after slow_r50_gc5's pipelines, to show that they train at full size "
+                             "(default: all; none with --quick)")
     parser.add_argument("--batch", type=int, default=16, help="clips per step of the fits and model-only (default 16)")
     parser.add_argument("--videos", type=int, default=None,
                         help="Kinetics-like training videos written (default 64 with a GPU, 16 without)")
@@ -157,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     bench = stages.run("data_bench", gcvideo("data", "bench", "--root", str(raw), "--mode", "training", "--videos",
                                              "16", "--clips", "32", "--repeats", "1", "--json",
                                              str(out / "data_bench.json")), 150, background=True)
+    others = [r for r in ([] if args.quick else (ROWS if args.rows is None else args.rows)) if r != "slow_r50_gc5"]
     model_only: dict[str, float] = {}
     if gpu:
-        rows = ["slow_r50_gc5"] if args.quick else list(ROWS)
+        rows = ["slow_r50_gc5"]  # the goal's row; the others' model-only figures come from bench_train.py
         code = stages.run("model_only", [sys.executable, "scripts/bench_train.py", "--batch", str(args.batch),
                                          "--rows", *rows, "--json", str(out / "model_only.json")], 180)
         if code == 0:
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             ("slow_r50_gc5", "pyav seek + uint8, raw files", raw, LEVERS),
             ("slow_r50_gc5", "pyav seek + uint8, prepared files", prepared, LEVERS)]
     if not args.quick:
-        plan += [(row, "pyav seek + uint8, prepared files", prepared, LEVERS) for row in ROWS if row != "slow_r50_gc5"]
+        plan += [(row, "pyav seek + uint8, prepared files", prepared, LEVERS) for row in others]
         plan += [("slow_r50_gc5", "pyav seek + uint8 + clips_per_video 2, raw files", raw,
                   {**LEVERS, "data.init_args.clips_per_video": "2"})]
     if not gpu:

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# GPU throughput check (issue 9, item 4): model-only and end-to-end `gcvideo fit` clips/s of every Kinetics
-# row, the data-wait fraction, and the per-worker input pipeline, on Kinetics-like videos it writes itself.
-# About 7 minutes on one GPU with 16 cores; runs unchanged on any CUDA machine (CPU-side figures without one).
+# The GPU check of gcvideo in one run of about 9 minutes on one GPU (issues 9 and 10); unchanged on any
+# CUDA machine. Stages, in order of importance, each with its own time cap inside one budget:
+#   1. train_eager  scripts/bench_train.py: model-only training clips/s of the five Kinetics rows at full size
+#                   (bf16 autocast, channels_last_3d, batch 8 as in the recipe): the blocks' step-time ratios;
+#   2. blocks_*     scripts/bench_blocks.py on CUDA, bf16 and fp32: GC/SNL against the bandwidth floor and
+#                   every NL attention path against pytorchvideo's NonLocal (the policy's pick marked);
+#   3. pipeline     scripts/gpu_check.py: end-to-end `gcvideo fit` clips/s and data-wait fraction on
+#                   Kinetics-like videos it writes (today's pipeline, the speed-ups, prepared files),
+#                   next to model-only clips/s at the fit's batch, and the per-worker CPU rate;
+#   4. compile      scripts/bench_train.py --compile: warm compiled vs eager clips/s, and compile time;
+#   5. cudnn        scripts/bench_train.py --cudnn-benchmark: whether cudnn.benchmark pays.
 #
-#   bash scripts/gpu_check.sh [--quick]        # from anywhere; results in $OUT/gpu_check.json (or a scratch folder)
+#   bash scripts/gpu_check.sh [BUDGET_SECONDS]       # default 560; results (JSON + one log) in $OUT
 #
-# On a machine without a package index, first put the wheels that machine lacks into ./.whl (e.g. with
-# /work/shared/device/wheels.sh on a machine with pip) and carry .whl along: they are installed into a
-# scratch folder, and gcvideo runs from this work tree. PYTHON picks the interpreter (default python3).
+# On a machine without a package index, first put the wheels it lacks into ./.whl (pip download on a
+# machine with pip; the team's helper: shared/device/wheels.sh) and carry .whl along: they are installed
+# into a scratch folder, and gcvideo runs from this work tree. PYTHON picks the interpreter.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+BUDGET=${1:-560}
+START=$(date +%s)
 W=$(mktemp -d)
+OUT=${OUT:-$W/out}
+mkdir -p "$OUT"
+LOG="$OUT/gpu_check.log"
 if ls .whl/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$W/site" .whl/*.whl 2>&1 | tail -2
   export PYTHONPATH="$W/site:$PWD"
@@ -19,5 +32,29 @@ else
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU: CPU-side figures only"
-timeout 540 $PY scripts/gpu_check.py --scratch "$W" "$@"
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+# stage NAME CAP CMD...: runs CMD with timeout min(CAP, time left - 5), appends its output to the log and
+# prints its last lines (warnings filtered)
+stage() {
+  local name=$1 cap=$2; shift 2
+  local t=$(( $(left) - 5 )); [ "$t" -lt "$cap" ] && cap=$t
+  if [ "$cap" -lt 20 ]; then echo "[$(( $(date +%s) - START ))s] skip $name: out of time" | tee -a "$LOG"; return; fi
+  echo "[$(( $(date +%s) - START ))s] $name (up to ${cap}s)" | tee -a "$LOG"
+  timeout "$cap" "$@" > "$W/$name.log" 2>&1
+  local rc=$?
+  cat "$W/$name.log" >> "$LOG"
+  grep -v -i -E "warn|^\s*$" "$W/$name.log" | tail -n "${TAIL:-16}"
+  [ $rc -ne 0 ] && echo "  $name: exit $rc" | tee -a "$LOG"
+}
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc
+  $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"; } 2>&1 | tee -a "$LOG"
+
+stage train_eager 150 $PY scripts/bench_train.py --json "$OUT/train_eager.json"
+TAIL=14 stage blocks_bf16 75 $PY scripts/bench_blocks.py --device cuda --dtype bfloat16 --batch 8 --json "$OUT/blocks_bf16.json"
+TAIL=14 stage blocks_fp32 75 $PY scripts/bench_blocks.py --device cuda --dtype float32 --batch 8 --json "$OUT/blocks_fp32.json"
+TAIL=24 stage pipeline 270 $PY scripts/gpu_check.py --scratch "$W/pipeline" --out "$W/pipeline_out" --budget 255 \
+  --rows slow_r50 slow_r50_nl5 slow_r50_snl5 slow_r50_gc_all
+cp "$W/pipeline_out/gpu_check.json" "$OUT/" 2>/dev/null
+stage compile 240 $PY scripts/bench_train.py --compile --repeats 2 --rows slow_r50 slow_r50_gc5 --json "$OUT/train_compile.json"
+stage cudnn 60 $PY scripts/bench_train.py --cudnn-benchmark --rows slow_r50 slow_r50_gc5 --json "$OUT/train_cudnn.json"
+echo "[$(( $(date +%s) - START ))s] done; results in $OUT" | tee -a "$LOG"
