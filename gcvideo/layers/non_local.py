@@ -117,7 +117,9 @@ class NonLocalBlock(nn.Module):
         else:
             context = torch.bmm(phi.mT, g) / phi.shape[1]  # (B, d, d) = sum_j phi_j g_j^T / Nk
             y = matmul_like(theta, context, theta)  # (B, N, d), in theta's layout
-        y = unflatten_positions(y, tuple(x.shape[2:]))  # (B, d, *spatial)
+        # (B, d, *spatial), contiguous as in pytorchvideo: W_z on a channels_last y made cuDNN's bf16 backward
+        # take 1.52x pytorchvideo's peak memory at res4 on an H100 (contiguous: 0.95x, and 7% faster).
+        y = unflatten_positions(y, tuple(x.shape[2:])).contiguous()
         return x + self.norm(self.conv_out(y))
 
     def extra_repr(self) -> str:
