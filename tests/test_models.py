@@ -174,7 +174,7 @@ def test_bad_specs_fail_with_clear_messages(kwargs, message):
         create(**{"width": 4, **kwargs})
 
 
-# Exact parameter counts of PAPER.md (GCNet's Kinetics and ImageNet tables).
+# Exact parameter counts of GCNet's Kinetics and ImageNet tables (arXiv 1904.11492).
 PAPER_PARAMS = {
     "slow_r50": 32_454_096, "slow_r50_nl5": 39_812_560, "slow_r50_snl5": 36_132_309, "slow_r50_gc5": 34_300_373,
     "slow_r50_gc_all": 42_455_005, "resnet50": 25_557_032, "resnet50_gc_r16": 28_078_773,
@@ -197,7 +197,7 @@ def test_compute_matches_the_paper():
     assert round(count_macs(slow, (1, 3, 8, 224, 224)) / 1e9, 2) == 41.74
     assert round(count_macs(slow, (1, 3, 8, 256, 256)) / 1e9, 2) == 54.52
     assert round(count_macs(resnet, (1, 3, 224, 224)) / 1e9, 2) == 4.09
-    # The NL attention matmuls are counted: 5 blocks add about 22 GMACs at 224 (PAPER.md "about +22").
+    # The NL attention matmuls are counted: 5 blocks add about 22 GMACs at 224 (the paper prints "about +22").
     extra = count_macs(nl5, (1, 3, 8, 224, 224)) - count_macs(slow, (1, 3, 8, 224, 224))
     assert round(extra / 1e9) == 22
 

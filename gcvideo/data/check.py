@@ -22,7 +22,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Sequence
 
-from tqdm import tqdm
+from gcvideo.progress import progress_bar
 
 from gcvideo.data.annotations import KINETICS_HEADER, load_class_names, resolve_split
 from gcvideo.data.manifest import ManifestRow, ManifestWriter, file_stamp, manifest_path, read_rows
@@ -93,7 +93,7 @@ def check_videos(jobs: Sequence[tuple[str, str]], writer: ManifestWriter | None 
     rows: list[ManifestRow | None] = [None] * len(jobs)
     pool = _Pool(max(1, min(workers, len(jobs) or 1)), backends)
     todo = list(range(len(jobs)))[::-1]
-    bar = tqdm(total=len(jobs) + done_before, initial=done_before, desc="checking videos", unit="video",
+    bar = progress_bar(total=len(jobs) + done_before, initial=done_before, desc="checking videos", unit="video",
                disable=not progress, dynamic_ncols=True)
     bad = 0
 

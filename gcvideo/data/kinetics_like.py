@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from gcvideo.progress import progress_bar
 
 from gcvideo.data.synth import KINETICS_HEADER, kinetics_video_name
 
@@ -151,7 +151,7 @@ def write_kinetics_like_dataset(out: str | os.PathLike, *, size: tuple[int, int]
             csv.writer(f).writerows([KINETICS_HEADER, *split_rows])
     todo = [job for job in jobs if not os.path.isfile(job[0])]  # resumable: finished files stay
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    with tqdm(total=len(todo), desc=f"kinetics-like {width}x{height}", unit="video", disable=not progress) as bar:
+    with progress_bar(total=len(todo), desc=f"kinetics-like {width}x{height}", unit="video", disable=not progress) as bar:
         if workers == 1:
             for job in todo:
                 _write_one(job)

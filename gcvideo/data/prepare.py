@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from gcvideo.progress import progress_bar
 
 from gcvideo.data.annotations import VIDEO_EXTENSIONS
 from gcvideo.errors import UserError
@@ -158,7 +158,7 @@ def prepare_dataset(root: str | os.PathLike, out: str | os.PathLike, *, short_si
     failed: list[tuple[str, str]] = []
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     start = time.perf_counter()
-    with tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress) as bar, \
+    with progress_bar(total=len(jobs), desc="prepare", unit="video", disable=not progress) as bar, \
             ProcessPoolExecutor(workers) as pool:
         for src, error, _ in (map if workers == 1 else pool.map)(_prepare_one, jobs):
             if error:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
+from gcvideo.progress import progress_bar
 
 from gcvideo.data.synth import _Canvas, _background, _colour
 
@@ -66,7 +66,7 @@ def write_image_dataset(out: str | os.PathLike, *, classes: int = 6, train_per_c
     jobs = [(split_index, split, label, i) for split_index, (split, count) in
             enumerate((("train", train_per_class), ("val", val_per_class)))
             for label in range(classes) for i in range(count)]
-    for split_index, split, label, i in tqdm(jobs, desc="synth images", unit="image", disable=not progress):
+    for split_index, split, label, i in progress_bar(jobs, desc="synth images", unit="image", disable=not progress):
         folder = out / split / names[label]
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(render_image(label, (seed, split_index, label, i), size)).save(folder / f"{i:05d}.png")

@@ -1,6 +1,6 @@
 """Parameters and multiply-accumulates (MACs) of a model, counted on the ``meta`` device.
 
-MACs follow the model zoos' "GFLOPs" convention (GCNet tables 5 and 8, PAPER.md): multiply-accumulates
+MACs follow the model zoos' "GFLOPs" convention (GCNet, arXiv 1904.11492, tables 5 and 8): multiply-accumulates
 of convolutions, linear layers and attention matmuls; normalisation, activations and pooling are not
 counted. ``torch.utils.flop_counter`` counts FLOPs = 2 x MACs for those ops; no memory or time is spent
 since meta tensors carry shapes only, so full-size models are cheap to count on any machine.

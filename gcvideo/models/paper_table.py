@@ -1,4 +1,4 @@
-"""GCNet's parameter and compute figures, measured for every preset (PAPER.md, tables 5 and 8)."""
+"""GCNet's parameter and compute figures, measured for every preset (arXiv 1904.11492, tables 5 and 8)."""
 
 from __future__ import annotations
 

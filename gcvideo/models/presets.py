@@ -1,4 +1,4 @@
-"""Every row of GCNet's tables by name (arXiv 1904.11492, tables 5 and 8; values in PAPER.md).
+"""Every row of GCNet's tables by name (GCNet, Cao et al., arXiv 1904.11492, tables 5 and 8).
 
 ``create("slow_r50_gc5", num_classes=400)`` builds a row; ``width`` builds a small version of the same
 topology (same depths and block placement), which is what the tests and synthetic configs use.
@@ -19,7 +19,7 @@ from gcvideo.models.slow_resnet import create_slow_resnet
 
 @dataclass(frozen=True)
 class GmacsReference:
-    """A compute figure as PAPER.md prints it: absolute, or a delta over the baseline row ("+0.02"),
+    """A compute figure as the paper prints it: absolute, or a delta over the baseline row ("+0.02"),
     to ``decimals`` places ("about +22" is a delta to 0 places)."""
 
     value: float
