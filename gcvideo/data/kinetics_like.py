@@ -19,11 +19,10 @@ from __future__ import annotations
 import csv
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from gcvideo.progress import progress_bar
+from gcvideo.data.parallel import map_with_progress
 
 from gcvideo.data.synth import KINETICS_HEADER, kinetics_video_name
 
@@ -150,15 +149,8 @@ def write_kinetics_like_dataset(out: str | os.PathLike, *, size: tuple[int, int]
         with open(out / "annotations" / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows([KINETICS_HEADER, *split_rows])
     todo = [job for job in jobs if not os.path.isfile(job[0])]  # resumable: finished files stay
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    with progress_bar(total=len(todo), desc=f"kinetics-like {width}x{height}", unit="video", disable=not progress) as bar:
-        if workers == 1:
-            for job in todo:
-                _write_one(job)
-                bar.update()
-        else:
-            with ProcessPoolExecutor(workers) as pool:
-                for _ in pool.map(_write_one, todo):
-                    bar.update()
+    for _ in map_with_progress(_write_one, todo, workers=workers, desc=f"kinetics-like {width}x{height}",
+                               progress=progress):
+        pass
     stamp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return out

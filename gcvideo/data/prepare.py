@@ -27,11 +27,10 @@ import logging
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from gcvideo.progress import progress_bar
+from gcvideo.data.parallel import map_with_progress, worker_count
 
 from gcvideo.data.annotations import VIDEO_EXTENSIONS
 from gcvideo.errors import UserError
@@ -156,16 +155,13 @@ def prepare_dataset(root: str | os.PathLike, out: str | os.PathLike, *, short_si
             else:
                 jobs.append((str(src), str(dst), options))
     failed: list[tuple[str, str]] = []
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    workers = worker_count(workers, len(jobs))
     start = time.perf_counter()
-    with progress_bar(total=len(jobs), desc="prepare", unit="video", disable=not progress) as bar, \
-            ProcessPoolExecutor(workers) as pool:
-        for src, error, _ in (map if workers == 1 else pool.map)(_prepare_one, jobs):
-            if error:
-                failed.append((src, error))
-                message = f"could not re-encode {src} (copied unchanged): {error}"
-                bar.write(message) if progress else log.warning(message)
-            bar.update()
+    for _, (src, error, _) in map_with_progress(_prepare_one, jobs, workers=workers, desc="prepare",
+                                                progress=progress):
+        if error:
+            failed.append((src, error))
+            log.warning("could not re-encode %s (copied unchanged): %s", src, error)
     seconds = time.perf_counter() - start
     failed_list = out / "prepare_failed.csv"
     if failed:

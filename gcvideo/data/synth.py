@@ -23,12 +23,11 @@ import json
 import math
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from gcvideo.progress import progress_bar
+from gcvideo.data.parallel import map_with_progress
 
 CLASSES: tuple[str, ...] = (
     "moving left",
@@ -265,17 +264,8 @@ def write_video_dataset(out: str | os.PathLike, *, classes: int = 10, train_per_
             writer = csv.writer(f)
             writer.writerow(KINETICS_HEADER)
             writer.writerows(rows)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
-    bar = progress_bar(total=len(jobs), desc="synth videos", unit="video", disable=not progress)
-    if workers == 1:
-        for job in jobs:
-            _write_one(job)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for _ in pool.map(_write_one, jobs, chunksize=4):
-                bar.update()
-    bar.close()
+    for _ in map_with_progress(_write_one, jobs, workers=workers, desc="synth videos", progress=progress, chunksize=4):
+        pass
     (out / "synth.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return out
 
