@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--root", required=True, help="dataset root (as for training, e.g. datasets/synthetic)")
     data.add_argument("--split", default="val", help="split read through the validation pipeline (default: val)")
     data.add_argument("--annotation-format", default="auto", help="video annotation format (default: auto)")
-    data.add_argument("--decoder", default="decord", help="video decoder: decord or pyav (default: decord)")
+    data.add_argument("--decoder", default="auto", choices=("auto", "decord", "pyav", "torchcodec", "pyav_sequential"),
+                      help="video decoder (default: auto, exact PyAV seeking; see README, Data)")
     for name, help_ in (("frames", "frames per clip"), ("stride", "frame stride"), ("crop", "centre crop size"),
                         ("short-side", "short side before the crop")):
         data.add_argument(f"--{name}", type=int, default=None, help=f"{help_} (default: from the checkpoint)")
@@ -83,6 +84,9 @@ def build_dataset(args: argparse.Namespace, model: nn.Module, info: dict[str, An
         data = KineticsDataModule(args.root, frames=pick["frames"], stride=pick["stride"], batch_size=args.batch_size,
                                   num_workers=args.num_workers, val_short_side=pick["short_side"],
                                   val_crop=pick["crop"], decoder=args.decoder,
+                                  # sampled as in training: by time, or by frame index for models trained
+                                  # before sampling by time existed (and the synthetic configs)
+                                  target_fps=info.get("target_fps"),
                                   annotation_format=args.annotation_format, val_split=args.split, **norm)
     else:
         from gcvideo.data import ImageFolderDataModule

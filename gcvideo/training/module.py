@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def describe_data(data: L.LightningDataModule) -> dict[str, Any]:
-    """Input conventions of a data module (frames, stride, crops, mean/std), kept with the model."""
+    """Input conventions of a data module (frames, stride, crops, target fps, mean/std), kept with the model."""
     video = hasattr(data, "frames")
     keys = (("frames", "stride", "val_crop", "test_crop", "test_short_side") if video
             else ("val_crop", "val_resize"))
@@ -42,6 +42,8 @@ def describe_data(data: L.LightningDataModule) -> dict[str, Any]:
         if hasattr(data, key):
             info[key] = int(getattr(data, key))
     info["crop"] = info.pop("val_crop", None)
+    if video and hasattr(data, "target_fps"):  # clips sampled by time at this rate, or by frame index (None)
+        info["target_fps"] = None if data.target_fps is None else float(data.target_fps)
     for key in ("mean", "std"):
         if hasattr(data, key):
             info[key] = [float(v) for v in getattr(data, key)]
