@@ -131,6 +131,7 @@ def measure_memory(root: Path, workers: int, items: int) -> dict:
     data.setup("fit")
     loader = iter(data.train_dataloader())
     next(loader)
+    items = min(items, (len(loader) - 1) * 32)  # at most the rest of one epoch (``--items`` past it: a full epoch)
     pids = {"main": os.getpid(), **{f"worker {i}": w.pid for i, w in enumerate(loader._workers)}}
     start = {name: _memory(pid) for name, pid in pids.items()}
     t0 = time.perf_counter()
@@ -149,7 +150,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("/tmp/gcvideo_k400_tree"))
     parser.add_argument("--only", choices=("build", "parse", "memory"), default=None)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--items", type=int, default=20000, help="training items read between the two measures")
+    parser.add_argument("--items", type=int, default=20000, help="training items read between the two measures (at most the rest of one epoch)")
     args = parser.parse_args()
     if args.only is None:  # each measure in its own process
         for part in ("build", "parse", "memory"):
