@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 VALID_DIMS = (2, 3)
-AUTOCAST_DEVICES = ("cpu", "cuda", "xpu")  # device types with an autocast mode to switch off
 
 
 def check_dim(dim: int) -> int:
@@ -53,9 +52,7 @@ def autocast_off(x: torch.Tensor) -> contextlib.AbstractContextManager:
     ``x`` is float32) and the small transforms would cast their weights on every call. The blocks run
     the products in ``x``'s dtype and the ``(B, C)`` transforms in their parameters' dtype instead.
     """
-    # A fixed set of device types, not torch.amp.is_autocast_available: torch.compile before 2.14 cannot
-    # trace that call and broke the graph at every GC/SNL block (measured on an H100 with torch 2.11).
-    if x.device.type in AUTOCAST_DEVICES:
+    if torch.amp.is_autocast_available(x.device.type):
         return torch.autocast(x.device.type, enabled=False)
     return contextlib.nullcontext()
 
