@@ -40,7 +40,9 @@ from gcvideo.cli import summary
 from gcvideo.errors import UserError
 from gcvideo.training.checkpoint_check import check_fits, check_state_fits, saved_architecture
 from gcvideo.training.interrupt import SaveOnInterrupt
+from gcvideo.training.bar_metrics import TerminalProgressBar
 from gcvideo.training.line_progress import LineProgressBar
+from gcvideo.training.sigterm_broadcast import SigtermBroadcastEvery
 from gcvideo.training.module import Classifier, describe_data
 from gcvideo.training.prediction import PredictionWriter
 from gcvideo.training.run_folder import LAST, checkpoint_position, check_new_or_resumed, resolve_resume
@@ -127,10 +129,10 @@ class GCVideoCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self._get(self.config_init, "trainer", default={})
-        callbacks = [*_as_list(config.get("callbacks")), self.interrupt]
-        if config.get("enable_progress_bar") is not False and not _is_terminal() \
-                and not any(isinstance(c, ProgressBar) for c in callbacks):
-            callbacks.append(LineProgressBar())
+        callbacks = [*_as_list(config.get("callbacks")), self.interrupt, SigtermBroadcastEvery()]
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+            # both read the loss themselves: Lightning's own bar would synchronise with the GPU every step
+            callbacks.append(TerminalProgressBar() if _is_terminal() else LineProgressBar())
         trainer = super().instantiate_trainer(**{**kwargs, "callbacks": callbacks})
         if trainer.fast_dev_run:  # a smoke test of a batch or two: nothing of it becomes the run's state
             trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]

@@ -6,8 +6,9 @@ from gcvideo.training.module import Classifier, describe_data, load_classifier
 from gcvideo.training.multiview_metric import MultiViewAccuracy
 from gcvideo.training.prediction import PredictionWriter
 from gcvideo.training.schedule import WarmupCosineLR
+from gcvideo.training.sigterm_broadcast import SigtermBroadcastEvery
 
 __all__ = [
-    "Classifier", "InitReport", "MultiViewAccuracy", "PredictionWriter", "WarmupCosineLR", "describe_data",
+    "Classifier", "InitReport", "MultiViewAccuracy", "PredictionWriter", "SigtermBroadcastEvery", "WarmupCosineLR", "describe_data",
     "init_from", "load_classifier", "read_state_dict",
 ]

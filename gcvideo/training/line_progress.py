@@ -15,6 +15,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks.progress import ProgressBar
 
+from gcvideo.training.bar_metrics import LossReader, with_loss
+
 
 def _metric_text(metrics: dict[str, Any]) -> str:
     parts = []
@@ -50,6 +52,10 @@ class LineProgressBar(ProgressBar):
         self._enabled = True
         self._start = time.perf_counter()
         self._stage_start = self._start
+        self.loss_reader = LossReader(interval=0.0)  # a line per tenth of an epoch: read the loss for each
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        return with_loss(super().get_metrics(trainer, pl_module), self.loss_reader(trainer))
 
     def disable(self) -> None:
         self._enabled = False

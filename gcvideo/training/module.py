@@ -26,6 +26,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from gcvideo.errors import UserError
 from gcvideo.models.memory_format import to_channels_last
+from gcvideo.training.bar_metrics import LOSS_KEY, cpu_scalar
 from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
 
@@ -190,8 +191,11 @@ class Classifier(L.LightningModule):
         logits = self.model(self._inputs(batch))
         labels = batch["label"]
         loss = F.cross_entropy(logits, labels)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(labels))
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, on_step=True, on_epoch=False)
+        # No GPU synchronisation per step (bar_metrics): the loss goes to the loggers, not the bar's
+        # per-step metrics (the bars read it themselves), and the lr as a CPU tensor.
+        self.log(LOSS_KEY, loss, batch_size=len(labels))
+        self.log("train/lr", cpu_scalar(self.optimizers().param_groups[0]["lr"]), prog_bar=True, on_step=True,
+                 on_epoch=False)
         return loss
 
     def _clip_step(self, batch: dict, prefix: str, top1: MulticlassAccuracy, top5: MulticlassAccuracy) -> None:

@@ -10,8 +10,10 @@ backward, update). Over a moving window of steps this logs
 
 and warns once, in one line, when the wait stays above ``warn_above``. On CUDA the step's end is taken
 when the CPU has queued it, without synchronising (free): a GPU-bound step blocks the CPU inside later
-steps, so its time still counts as compute; ``sync_cuda=True`` synchronises at every step end for exact
-figures, at a small cost. Validation and the time between epochs are not counted.
+steps, so its time still counts as compute. Nothing else in a training step waits for the GPU either
+(``bar_metrics``; only the loggers' read every ``log_every_n_steps`` does), so a wait shorter than the
+queued work does not idle the GPU. ``sync_cuda=True`` synchronises at every step end for exact figures,
+at the cost of that overlap. Validation and the time between epochs are not counted.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections import deque
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from gcvideo.training.bar_metrics import cpu_scalar
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +90,10 @@ class TrainThroughput(L.Callback):
             self.totals[key] += value
         wait, busy, done = (sum(column) for column in zip(*self._steps))
         fraction = wait / max(wait + busy, 1e-9)
-        pl_module.log("throughput/clips_per_s", done / max(wait + busy, 1e-9), on_step=True, on_epoch=False)
-        pl_module.log("throughput/data_wait", fraction, on_step=True, on_epoch=False)
+        # CPU tensors: a Python number would reach the GPU through a copy that waits for the step (bar_metrics)
+        pl_module.log("throughput/clips_per_s", cpu_scalar(done / max(wait + busy, 1e-9)), on_step=True,
+                      on_epoch=False)
+        pl_module.log("throughput/data_wait", cpu_scalar(fraction), on_step=True, on_epoch=False)
         if not self._warned and len(self._steps) == self.window and fraction > self.warn_above:
             self._warned = True
             rank_zero_warn(
