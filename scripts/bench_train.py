@@ -85,6 +85,8 @@ def bench_row(row: str, args: argparse.Namespace) -> dict:
         step(model.forward)  # bypasses the compiled __call__ once the model is compiled
 
     def compiled() -> None:
+        if "reduce-overhead" in args.compile_mode:  # CUDA graphs: this step's outputs may reuse the last's memory
+            torch.compiler.cudagraph_mark_step_begin()
         step(model)
 
     for _ in range(args.warmup):
@@ -94,7 +96,7 @@ def bench_row(row: str, args: argparse.Namespace) -> dict:
     times = {"eager": [_block_seconds(eager, device, args.steps)]}
     result = {"model": row, "peak_mib": _peak_mib(device, args), "params": sum(p.numel() for p in model.parameters())}
     if args.compile:
-        model.compile(dynamic=False)  # in place, as Classifier(compile=True)
+        model.compile(dynamic=False, mode=args.compile_mode)  # in place, as Classifier(compile=True)
         # The first two steps compile forward and backward (the second one catches a recompile).
         result["compile_s"] = _block_seconds(compiled, device, 2)
         for _ in range(max(0, args.warmup - 2)):
@@ -140,6 +142,10 @@ def main() -> None:
     parser.add_argument("--cudnn-benchmark", action="store_true",
                         help="torch.backends.cudnn.benchmark = True (the configs leave it off)")
     parser.add_argument("--compile", action="store_true", help="also measure the model compiled in place")
+    parser.add_argument("--compile-mode", default="default",
+                        help="torch.compile mode with --compile: default (as model.compile: true), reduce-overhead "
+                             "(CUDA graphs: no launch cost per kernel, the lever for GC/SNL at batch 8), "
+                             "max-autotune-no-cudagraphs, ...")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     gpu = args.device.startswith("cuda")
@@ -177,7 +183,8 @@ def main() -> None:
     layout = "channels_last_3d" if args.channels_last else "contiguous"
     threads = "" if gpu else f", {args.threads} threads"
     where = (f"{device_name}, width {args.width}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
-             f"{args.precision}, {layout}{threads}{', cudnn.benchmark' if args.cudnn_benchmark else ''}")
+             f"{args.precision}, {layout}{threads}{', cudnn.benchmark' if args.cudnn_benchmark else ''}"
+             f"{f', compile mode {args.compile_mode}' if args.compile else ''}")
     print(f"\ntraining step, {where}, torch {torch.__version__}")
     header = "| model | params | clips/s | step time vs baseline | peak MiB | memory vs baseline |"
     rule = "|---|---|---|---|---|---|"

@@ -8,8 +8,10 @@
 #   3. pipeline     scripts/gpu_check.py: end-to-end `gcvideo fit` clips/s and data-wait fraction on
 #                   Kinetics-like videos it writes (today's pipeline, the speed-ups, prepared files),
 #                   next to model-only clips/s at the fit's batch, and the per-worker CPU rate;
-#   4. compile      scripts/bench_train.py --compile: warm compiled vs eager clips/s, and compile time;
-#   5. cudnn        scripts/bench_train.py --cudnn-benchmark: whether cudnn.benchmark pays.
+#   4. graphs       scripts/bench_train.py --compile --compile-mode reduce-overhead (CUDA graphs): what the
+#                   blocks cost once kernel launches are free (GC/SNL at batch 8 are launch-bound);
+#   5. compile      scripts/bench_train.py --compile: warm compiled vs eager clips/s, and compile time;
+#   6. cudnn        scripts/bench_train.py --cudnn-benchmark: whether cudnn.benchmark pays.
 #
 #   bash scripts/gpu_check.sh [BUDGET_SECONDS]       # default 560; results (JSON + one log) in $OUT
 #
@@ -55,6 +57,8 @@ TAIL=14 stage blocks_fp32 75 $PY scripts/bench_blocks.py --device cuda --dtype f
 TAIL=24 stage pipeline 270 $PY scripts/gpu_check.py --scratch "$W/pipeline" --out "$W/pipeline_out" --budget 255 \
   --rows slow_r50 slow_r50_nl5 slow_r50_snl5 slow_r50_gc_all
 cp "$W/pipeline_out/gpu_check.json" "$OUT/" 2>/dev/null
+stage graphs 200 $PY scripts/bench_train.py --compile --compile-mode reduce-overhead --repeats 2 \
+  --rows slow_r50 slow_r50_gc5 --json "$OUT/train_graphs.json"
 stage compile 240 $PY scripts/bench_train.py --compile --repeats 2 --rows slow_r50 slow_r50_gc5 --json "$OUT/train_compile.json"
 stage cudnn 60 $PY scripts/bench_train.py --cudnn-benchmark --rows slow_r50 slow_r50_gc5 --json "$OUT/train_cudnn.json"
 echo "[$(( $(date +%s) - START ))s] done; results in $OUT" | tee -a "$LOG"
