@@ -10,3 +10,10 @@ from __future__ import annotations
 
 class UserError(ValueError):
     """A mistake in the user's input; the message alone must say what to fix."""
+
+
+def require_positive(prefix: str, values: dict[str, int]) -> None:
+    """Raise a ``UserError`` naming the first of ``values`` (option names under ``prefix``) that is < 1."""
+    for name, value in values.items():
+        if value < 1:
+            raise UserError(f"{prefix}{name} must be >= 1, got {value}")

@@ -199,6 +199,8 @@ def test_ctrl_c_with_data_workers_prints_one_line(tiny_videos, tmp_path):  # noq
     ("--model.widht=4", "unrecognized arguments: --model.widht=4"),
     ("--model.preset=slow_r50_gc6", "unknown model 'slow_r50_gc6'; valid presets: slow_r50,"),
     ("--data.init_args.batch_size=0", "data.init_args.batch_size must be >= 1, got 0"),
+    ("--data.init_args.frames=0", "data.init_args.frames must be >= 1, got 0"),  # a traceback from the dataset before
+    ("--data.init_args.test_crops=0", "data.init_args.test_crops must be >= 1, got 0"),
     ("--data.init_args.root=/no/such/root", "/no/such/root"),
     ("--trainer.precision=17", "trainer.precision: 17 is not accepted (expected Literal[64, 32, 16]"),
     ("--config=/no/such.yaml", "config: File does not exist: '/no/such.yaml'"),
@@ -243,3 +245,11 @@ def test_test_prints_its_run_folder_percentages_and_progress_lines(run, tiny_vid
     results = json.loads((run / "test" / "results.json").read_text())
     top1 = f"{100 * results['top1']:.1f} %"
     assert f"gcvideo test: top-1 {top1}, top-5 " in out and ", 3 videos, 0 missing, " in out and "30 views" in out
+
+
+def test_image_data_sizes_are_checked_before_anything_is_read(tmp_path):
+    from gcvideo.data.image_datamodule import ImageFolderDataModule
+    from gcvideo.errors import UserError
+
+    with pytest.raises(UserError, match=r"^data.init_args.val_crop must be >= 1, got 0$"):
+        ImageFolderDataModule(str(tmp_path / "no_such_root"), val_crop=0)

@@ -28,7 +28,7 @@ from gcvideo.data.decoding import check_backend
 from gcvideo.data.manifest import VideoInfoTable, manifest_path
 from gcvideo.data.transforms import KINETICS_MEAN, KINETICS_STD, normalize_batch
 from gcvideo.data.video_dataset import VideoDataset, VideoFilesDataset, flatten_clips
-from gcvideo.errors import UserError
+from gcvideo.errors import UserError, require_positive
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,13 @@ class KineticsDataModule(L.LightningDataModule):
                  train_flip: bool = True, uint8_batches: bool = True, clips_per_video: int = 1,
                  target_fps: float | None = 30.0, manifest_dir: str | None = None) -> None:
         super().__init__()
+        # checked here, when the command line builds the module: one line naming the option, not a traceback
+        # from inside the dataset once training has started
+        sizes = {"frames": frames, "stride": stride, "train_crop": train_crop, "val_crop": val_crop,
+                 "test_crop": test_crop, "test_clips": test_clips, "test_crops": test_crops,
+                 "predict_clips": predict_clips, "predict_crops": predict_crops, "val_short_side": val_short_side,
+                 "test_short_side": test_short_side, "train_short_side": min(train_short_side)}
+        require_positive("data.init_args.", sizes)
         if clips_per_video < 1 or batch_size % clips_per_video:
             raise UserError(f"data.batch_size ({batch_size} clips per step) must be a multiple of "
                             f"data.clips_per_video ({clips_per_video})")

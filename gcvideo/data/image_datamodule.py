@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from gcvideo.data.datamodule import make_loader
+from gcvideo.errors import require_positive
 
 log = logging.getLogger(__name__)
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -88,6 +89,7 @@ class ImageFolderDataModule(L.LightningDataModule):
                  train_dir: str = "train", val_dir: str = "val", mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD, seed: int = 0, train_flip: bool = True) -> None:
         super().__init__()
+        require_positive("data.init_args.", {"train_crop": train_crop, "val_resize": val_resize, "val_crop": val_crop})
         self.train_flip = train_flip
         self.root, self.batch_size, self.num_workers = Path(root), batch_size, num_workers
         self.train_crop, self.val_resize, self.val_crop = train_crop, val_resize, val_crop
