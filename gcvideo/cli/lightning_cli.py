@@ -38,14 +38,14 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from gcvideo.cli import summary
 from gcvideo.errors import UserError
+from gcvideo.training.bar_metrics import TerminalProgressBar
 from gcvideo.training.checkpoint_check import check_fits, check_state_fits, saved_architecture
 from gcvideo.training.interrupt import SaveOnInterrupt
-from gcvideo.training.bar_metrics import TerminalProgressBar
 from gcvideo.training.line_progress import LineProgressBar
-from gcvideo.training.sigterm_broadcast import SigtermBroadcastEvery
 from gcvideo.training.module import Classifier, describe_data
 from gcvideo.training.prediction import PredictionWriter
 from gcvideo.training.run_folder import LAST, checkpoint_position, check_new_or_resumed, resolve_resume
+from gcvideo.training.sigterm_broadcast import SigtermBroadcastEvery
 from gcvideo.training.throughput import TrainThroughput
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")

@@ -9,6 +9,6 @@ from gcvideo.training.schedule import WarmupCosineLR
 from gcvideo.training.sigterm_broadcast import SigtermBroadcastEvery
 
 __all__ = [
-    "Classifier", "InitReport", "MultiViewAccuracy", "PredictionWriter", "SigtermBroadcastEvery", "WarmupCosineLR", "describe_data",
-    "init_from", "load_classifier", "read_state_dict",
+    "Classifier", "InitReport", "MultiViewAccuracy", "PredictionWriter", "SigtermBroadcastEvery", "WarmupCosineLR",
+    "describe_data", "init_from", "load_classifier", "read_state_dict",
 ]

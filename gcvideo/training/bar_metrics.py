@@ -45,13 +45,15 @@ class LossReader:
         self.reads = 0
 
     def __call__(self, trainer: L.Trainer) -> dict[str, float]:
+        if not trainer.training:  # validation, test, predict: no training loss to show
+            return {}
         now = time.monotonic()
         if now - self._read_at >= self.interval:
             value = trainer.callback_metrics.get(LOSS_KEY)
             if isinstance(value, torch.Tensor) and value.numel() == 1:
                 self._value, self._read_at = float(value), now
                 self.reads += 1
-        return {} if self._value is None or not trainer.training else {LOSS_KEY: self._value}
+        return {} if self._value is None else {LOSS_KEY: self._value}
 
 
 def with_loss(metrics: dict[str, Any], loss: dict[str, float]) -> dict[str, Any]:
