@@ -201,6 +201,9 @@ def test_ctrl_c_with_data_workers_prints_one_line(tiny_videos, tmp_path):  # noq
     ("--data.init_args.batch_size=0", "data.init_args.batch_size must be >= 1, got 0"),
     ("--data.init_args.frames=0", "data.init_args.frames must be >= 1, got 0"),  # a traceback from the dataset before
     ("--data.init_args.test_crops=0", "data.init_args.test_crops must be >= 1, got 0"),
+    ("--checkpoint.dirpath=/tmp", "--checkpoint.dirpath follows trainer.default_root_dir"),  # a riddle before
+    ("--trainer.logger.init_args.save_dir=/elsewhere", "--trainer.logger.init_args.save_dir follows trainer.default"),
+    # ignored before
     ("--data.init_args.root=/no/such/root", "/no/such/root"),
     ("--trainer.precision=17", "trainer.precision: 17 is not accepted (expected Literal[64, 32, 16]"),
     ("--config=/no/such.yaml", "config: File does not exist: '/no/such.yaml'"),
@@ -253,3 +256,12 @@ def test_image_data_sizes_are_checked_before_anything_is_read(tmp_path):
 
     with pytest.raises(UserError, match=r"^data.init_args.val_crop must be >= 1, got 0$"):
         ImageFolderDataModule(str(tmp_path / "no_such_root"), val_crop=0)
+
+
+def test_run_folder_options_in_either_form():
+    from gcvideo.cli.lightning_cli import _given, _without
+
+    args = ["fit", "--checkpoint.dirpath", "/a", "--x=1", "--checkpoint.dirpath=/b", "--y", "2"]
+    assert _given(args, "checkpoint.dirpath") == "/b"  # the last one, as the parser takes it
+    assert _without(args, "checkpoint.dirpath") == ["fit", "--x=1", "--y", "2"]
+    assert _given(["fit"], "checkpoint.dirpath") is None

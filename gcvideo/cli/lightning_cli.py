@@ -61,6 +61,36 @@ def checkpoint_dir(default_root_dir: str | None) -> str:
     return os.path.join(run_folder(default_root_dir), "checkpoints")
 
 
+# Options the command line sets from the run folder (its logs and checkpoints live there). jsonargparse
+# refuses a value for checkpoint.dirpath in words that do not say why, and replaced one for the logger's
+# save_dir without a word: both are refused here, saying what to set instead (the same folder is accepted).
+RUN_FOLDER_LINKS = {"checkpoint.dirpath": checkpoint_dir, "trainer.logger.init_args.save_dir": run_folder}
+
+
+def _given(args: list[str], key: str) -> str | None:
+    """The last value of ``--key`` on the command line ``args`` (``--key value`` or ``--key=value``)."""
+    flag, value = f"--{key}", None
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg[len(flag) + 1:]
+    return value
+
+
+def _without(args: list[str], key: str) -> list[str]:
+    """``args`` without ``--key value`` and ``--key=value``."""
+    flag, out, skip = f"--{key}", [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            out.append(arg)
+    return out
+
+
 def _is_terminal() -> bool:
     return sys.stdout.isatty() and sys.stderr.isatty()
 
@@ -104,7 +134,20 @@ class GCVideoCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         # always given the arguments by run_lightning_cli (without --debug): no "args and sys.argv" warning
-        self.config = parser.parse_object(args) if isinstance(args, dict) else parser.parse_args(args)
+        if isinstance(args, dict):
+            self.config = parser.parse_object(args)
+            return
+        given = {key: _given(list(args), key) for key in RUN_FOLDER_LINKS}
+        if given["checkpoint.dirpath"] is not None:  # the parser would refuse it, without saying why
+            args = _without(list(args), "checkpoint.dirpath")
+        self.config = parser.parse_args(args)
+        subcommand = self.config.get("subcommand")
+        root = (self.config[subcommand] if subcommand else self.config).get("trainer.default_root_dir")
+        for key, value in given.items():
+            used = RUN_FOLDER_LINKS[key](root)
+            if value is not None and os.path.abspath(value) != os.path.abspath(used):
+                raise UserError(f"--{key} follows trainer.default_root_dir (here {used}): the run folder holds "
+                                f"the logs and checkpoints; set --trainer.default_root_dir instead")
 
     def _parse_ckpt_path(self) -> None:
         """Lightning's CLI rebuilds the model from the hyperparameters of ``--ckpt_path``, silently
