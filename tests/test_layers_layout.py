@@ -205,3 +205,20 @@ def test_compiled_block_forward_and_backward_equal_eager(kind, opts):
     compiled = torch.compile(block, backend="aot_eager", fullgraph=True)
     for got, want in zip(_forward_backward(compiled, x), eager):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=5e-5)  # conv_mask.bias: zero up to rounding
+
+
+@pytest.mark.parametrize("kind,opts", [BLOCKS[1], BLOCKS[4]], ids=[IDS[1], IDS[4]])
+def test_compiled_block_trains_under_autocast(kind, opts):
+    """bf16 autocast, as ``--trainer.precision bf16-mixed``: one graph, forward and backward as eager.
+
+    The GC/SNL pooling's backward used to switch autocast off unconditionally; dynamo traces that backward
+    inside the forward's autocast-off region and failed an assertion ("Global autocast(cpu)_enabled state
+    changed while dynamo tracing")."""
+    block = _randomised(kind, opts, 3)
+    x = _input(3, torch.bfloat16).contiguous(memory_format=torch.channels_last_3d)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        eager = _forward_backward(block, x)
+        torch._dynamo.reset()
+        compiled = _forward_backward(torch.compile(block, backend="aot_eager", fullgraph=True), x)
+    for got, want in zip(compiled, eager):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)  # the same ops: bitwise equal today

@@ -28,6 +28,7 @@ def test_compile_option_compiles_in_place_and_trains_without_graph_breaks(tiny_v
     run_lightning_cli(["fit", "--config", str(SYNTH_VIDEO_CONFIG), *TINY_VIDEO_OVERRIDES,
                        f"--data.init_args.root={tiny_videos}", "--model.compile=true", "--model.channels_last=true",
                        "--model.preset=slow_r50_gc_all", "--model.depths=[1, 1, 1, 1]",  # 3 GC blocks, quick to trace
+                       "--trainer.precision=bf16-mixed",  # as on GPUs: the blocks' backward is traced under autocast
                        "--trainer.max_steps=2", "--trainer.limit_val_batches=0",
                        *run_dir_args(tmp_path)])
     assert calls == [("SlowResNet", {"dynamic": False})]  # once, in place, static shapes

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 VALID_DIMS = (2, 3)
+AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu")  # device types with an autocast mode
 
 
 def check_dim(dim: int) -> int:
@@ -52,8 +53,14 @@ def autocast_off(x: torch.Tensor) -> contextlib.AbstractContextManager:
     ``x`` is float32) and the small transforms would cast their weights on every call. The blocks run
     the products in ``x``'s dtype and the ``(B, C)`` transforms in their parameters' dtype instead.
     """
-    if torch.amp.is_autocast_available(x.device.type):
-        return torch.autocast(x.device.type, enabled=False)
+    # Only where autocast is on: torch.compile (2.14 and earlier) fails an assertion ("Global autocast
+    # state changed while dynamo tracing") when an autograd.Function's backward enters an autocast
+    # context, and the backward is traced inside the forward's autocast-off region. A fixed set of device
+    # types rather than torch.amp.is_autocast_available, which dynamo before 2.14 cannot trace (a graph
+    # break at every block).
+    device = x.device.type
+    if device in AUTOCAST_DEVICES and torch.is_autocast_enabled(device):
+        return torch.autocast(device, enabled=False)
     return contextlib.nullcontext()
 
 
