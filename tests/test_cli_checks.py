@@ -17,6 +17,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+import yaml
 from test_training_helpers import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, tiny_videos  # noqa: F401
 
 from gcvideo.cli.main import main as gcvideo
@@ -212,6 +213,30 @@ def test_user_errors_print_one_line_and_exit_2(option, message, tiny_videos, tmp
     assert gcvideo(["fit", *_args(tiny_videos, tmp_path), "--trainer.fast_dev_run=true", option]) == 2
     line = _error_line(capsys)
     assert line.startswith("gcvideo fit: error: ") and message in line, line
+
+
+@pytest.mark.parametrize("key", ["checkpoint.dirpath", "trainer.logger.init_args.save_dir"])
+def test_run_folder_options_in_a_config_file_are_refused_unless_the_same(key, tiny_videos, tmp_path, capsys):  # noqa: F811
+    """jsonargparse replaced them with the linked run folder without a word: checkpoints went elsewhere."""
+    section, *rest = key.split(".")
+    extra = tmp_path / "extra.yaml"
+
+    def write(value: str) -> None:
+        node: dict = {rest[-1]: value}
+        for part in reversed(rest[:-1]):
+            node = {part: node}
+        if key.startswith("trainer.logger"):
+            node["logger"]["class_path"] = "lightning.pytorch.loggers.CSVLogger"
+        extra.write_text(yaml.safe_dump({section: node}))
+
+    run = tmp_path / "run"
+    write(str(tmp_path / "elsewhere"))
+    assert gcvideo(["fit", *_args(tiny_videos, run), "--config", str(extra), "--trainer.fast_dev_run=true"]) == 2
+    line = _error_line(capsys)
+    assert line.startswith(f"gcvideo fit: error: {key} in {extra} follows trainer.default_root_dir"), line
+    assert not (tmp_path / "elsewhere").exists()
+    write(str(run / "checkpoints") if key == "checkpoint.dirpath" else str(run))  # the run folder's own: fine
+    assert gcvideo(["fit", *_args(tiny_videos, run), f"--config={extra}", "--trainer.fast_dev_run=true"]) == 0
 
 
 def test_debug_shows_the_traceback(tiny_videos, tmp_path, monkeypatch):  # noqa: F811

@@ -62,9 +62,33 @@ def checkpoint_dir(default_root_dir: str | None) -> str:
 
 
 # Options the command line sets from the run folder (its logs and checkpoints live there). jsonargparse
-# refuses a value for checkpoint.dirpath in words that do not say why, and replaced one for the logger's
-# save_dir without a word: both are refused here, saying what to set instead (the same folder is accepted).
+# refuses a value for checkpoint.dirpath on the command line in words that do not say why, and replaces
+# either one given in a --config file without a word: both are refused here, wherever they are given, saying
+# what to set instead (the same folder is accepted). Configs saved by a run do not hold them.
 RUN_FOLDER_LINKS = {"checkpoint.dirpath": checkpoint_dir, "trainer.logger.init_args.save_dir": run_folder}
+
+
+def _config_file_values(args: list[str], key: str) -> list[tuple[str, Any]]:
+    """``(where, value)`` for each ``--config`` file in ``args`` that sets the dotted ``key``, in order."""
+    paths = [arg[len("--config="):] for arg in args if arg.startswith("--config=")]
+    paths += [path for flag, path in zip(args, args[1:]) if flag == "--config"]
+    return [found for path in paths for found in _lookup_in_file(path, key)]
+
+
+def _lookup_in_file(path: str, key: str) -> list[tuple[str, Any]]:
+    """``[(where, value)]`` if the YAML file ``path`` sets the dotted ``key``; a file that does not load is
+    left to the parser, which names it."""
+    import yaml
+
+    try:
+        node = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return []
+        node = node[part]
+    return [] if node is None else [(f"{key} in {path}", node)]
 
 
 def _given(args: list[str], key: str) -> str | None:
@@ -137,17 +161,23 @@ class GCVideoCLI(LightningCLI):
         if isinstance(args, dict):
             self.config = parser.parse_object(args)
             return
-        given = {key: _given(list(args), key) for key in RUN_FOLDER_LINKS}
-        if given["checkpoint.dirpath"] is not None:  # the parser would refuse it, without saying why
-            args = _without(list(args), "checkpoint.dirpath")
+        args = list(args)
+        given = {key: _config_file_values(args, key) for key in RUN_FOLDER_LINKS}
+        for key in RUN_FOLDER_LINKS:
+            value = _given(args, key)
+            if value is not None:
+                given[key].append((f"--{key}", value))
+        if _given(args, "checkpoint.dirpath") is not None:  # the parser would refuse it, without saying why
+            args = _without(args, "checkpoint.dirpath")
         self.config = parser.parse_args(args)
         subcommand = self.config.get("subcommand")
         root = (self.config[subcommand] if subcommand else self.config).get("trainer.default_root_dir")
-        for key, value in given.items():
+        for key, values in given.items():
             used = RUN_FOLDER_LINKS[key](root)
-            if value is not None and os.path.abspath(value) != os.path.abspath(used):
-                raise UserError(f"--{key} follows trainer.default_root_dir (here {used}): the run folder holds "
-                                f"the logs and checkpoints; set --trainer.default_root_dir instead")
+            for where, value in values:
+                if os.path.abspath(str(value)) != os.path.abspath(used):
+                    raise UserError(f"{where} follows trainer.default_root_dir (here {used}): the run folder "
+                                    f"holds the logs and checkpoints; set trainer.default_root_dir instead")
 
     def _parse_ckpt_path(self) -> None:
         """Lightning's CLI rebuilds the model from the hyperparameters of ``--ckpt_path``, silently
