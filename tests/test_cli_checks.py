@@ -239,6 +239,16 @@ def test_run_folder_options_in_a_config_file_are_refused_unless_the_same(key, ti
     assert gcvideo(["fit", *_args(tiny_videos, run), f"--config={extra}", "--trainer.fast_dev_run=true"]) == 0
 
 
+def test_fit_says_what_clips_per_video_does_to_an_epoch(tiny_videos, tmp_path, capsys):  # noqa: F811
+    assert gcvideo(["fit", *_args(tiny_videos, tmp_path / "a"), "--data.init_args.clips_per_video=2",
+                    "--trainer.max_epochs=3", "--trainer.limit_train_batches=1", "--trainer.limit_val_batches=0"]) == 0
+    out = capsys.readouterr().out
+    assert ("  data         clips_per_video 2: an epoch reads every video once and holds 2x the clips and steps; "
+            "trainer.max_epochs 3 trains on as many clips as 6 one-clip epochs") in out
+    assert gcvideo(["fit", *_args(tiny_videos, tmp_path / "b"), "--trainer.fast_dev_run=true"]) == 0
+    assert "clips_per_video" not in capsys.readouterr().out  # the recipe's one clip: nothing to say
+
+
 def test_debug_shows_the_traceback(tiny_videos, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.delenv("GCVIDEO_DEBUG", raising=False)
     with pytest.raises(Exception, match="unknown model"):

@@ -235,7 +235,9 @@ class GCVideoCLI(LightningCLI):
         config["ckpt_path"] = resume
         state = "fast_dev_run: nothing is saved" if trainer.fast_dev_run else (
             f"resuming {resume} ({checkpoint_position(resume)})" if resume else "new run")
-        summary.say(summary.run_folder_lines("fit", trainer, state, self._checkpoint_dir()))
+        summary.say(summary.run_folder_lines("fit", trainer, state, self._checkpoint_dir())
+                    + summary.clips_per_video_lines(getattr(self.datamodule, "clips_per_video", 1),
+                                                    None if trainer.fast_dev_run else trainer.max_epochs))
 
     def _before_evaluation(self, subcommand: str) -> None:
         config = self.config_init[subcommand]

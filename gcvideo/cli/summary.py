@@ -48,6 +48,17 @@ def run_folder_lines(subcommand: str, trainer: Any, state: str, checkpoint_dir: 
     return lines
 
 
+def clips_per_video_lines(clips_per_video: int, max_epochs: int | None) -> list[str]:
+    """What ``data.clips_per_video`` k > 1 does to an epoch: said at the start, since the schedule's epochs
+    then hold k times the clips of the recipe's (the config documents dividing them by k)."""
+    if clips_per_video <= 1:
+        return []
+    length = f"; trainer.max_epochs {max_epochs} trains on as many clips as {clips_per_video * max_epochs} " \
+             "one-clip epochs" if max_epochs and max_epochs > 0 else ""
+    return [f"  data         clips_per_video {clips_per_video}: an epoch reads every video once and holds "
+            f"{clips_per_video}x the clips and steps{length}"]
+
+
 def _decimals(videos: float | None) -> int:
     """One decimal of a percent up to 1,000 videos (one video moves top-1 by 0.1 or more), then two."""
     return 1 if videos is None or videos <= 1000 else 2
