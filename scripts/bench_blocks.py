@@ -6,7 +6,10 @@ Two tables per size (B x 512x8x28x28 and B x 1024x8x14x14; batch 2 by default, t
 1. GC and SNL against the bandwidth floor on the same tensor, in both memory layouts (contiguous and
    channels_last_3d): the floor is ``y = x * a + b`` with per-channel ``a``, ``b`` and gradients for all
    three, about the least a block that reads x and writes a same-sized output can cost. Goal: GC and SNL
-   forward+backward within 3x of it.
+   forward+backward within 3x of it. Per training step (torch profiler): the aten operators the host
+   dispatches and those of them that compute (each a kernel launch on a GPU); on CUDA also the kernels
+   launched and the GPU's busy time, against the floor's. A block near the floor in GPU time but not in
+   step time is bound by its launches (the GPU waits for the host), not by its bytes.
 2. The NL block (softmax and dot product) along every attention path of
    ``gcvideo.layers.attention_paths`` next to pytorchvideo's NonLocal on the same weights (outputs checked
    equal): time and peak memory as ratios to pytorchvideo, and the path the policy picks (``<- policy``).
@@ -156,11 +159,64 @@ class Case:
         return {"fwd_ms": measure_time(self.forward, device, self.args.repeat),
                 "fwd_bwd_ms": measure_time(self.train_step, device, self.args.repeat)}
 
+    def launches(self, device: torch.device, steps: int = 5) -> dict[str, Optional[float]]:
+        """Per training step: the operators the host dispatches (top-level aten calls, forward and backward)
+        and, on CUDA, the kernels and copies launched and the GPU's time running them. A block whose GPU
+        time is near the floor's but whose step time is not costs its launches, not its bytes."""
+        from torch.autograd import DeviceType
+        from torch.profiler import ProfilerActivity, profile
+
+        cuda = device.type == "cuda"
+        self.train_step()
+        _sync(device)
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+            for _ in range(steps):
+                self.train_step()
+            _sync(device)
+        events = prof.events()
+        ops = [e for e in events if e.device_type == DeviceType.CPU and _top_level_aten(e)]
+        row: dict[str, Optional[float]] = {"ops_per_step": len(ops) / steps,
+                                           "computing_ops_per_step": sum(map(_runs_kernel, ops)) / steps}
+        if cuda:
+            kernels = [e for e in events if e.device_type == DeviceType.CUDA]
+            row["kernels_per_step"] = len(kernels) / steps
+            row["gpu_ms"] = sum(e.time_range.elapsed_us() for e in kernels) / steps / 1e3
+        return row
+
     def peaks(self, device: torch.device) -> dict[str, Optional[float]]:
         self.forward()  # warm-up: one-time allocations (kernel caches, lazy init) are not the pass's
         fwd = measure_peak(self.forward, device)
         self.train_step()
         return {"fwd_peak_mib": fwd, "fwd_bwd_peak_mib": measure_peak(self.train_step, device)}
+
+
+# Operators that only make views, allocate or return their input: no kernel of their own.
+NO_KERNEL = {f"aten::{op}" for op in (
+    "view", "_unsafe_view", "as_strided", "unsqueeze", "squeeze", "expand", "expand_as", "permute", "transpose",
+    "t", "numpy_T", "mT", "reshape", "flatten", "unflatten", "movedim", "select", "slice", "narrow", "detach",
+    "alias", "view_as", "to", "contiguous", "empty", "empty_strided", "empty_like", "resolve_conj",
+    "resolve_neg", "lift_fresh", "split", "chunk", "unbind", "promote_types", "result_type", "size", "stride",
+    "is_same_size", "is_nonzero")}
+
+
+def _runs_kernel(event) -> bool:
+    """Whether an aten operator computes (a kernel launch on a GPU): any operator not in ``NO_KERNEL``, or one
+    in it that calls such an operator (``to`` that converts, ``reshape`` that copies)."""
+    if event.name not in NO_KERNEL:
+        return True
+    return any(_runs_kernel(child) for child in event.cpu_children if child.name.startswith("aten::"))
+
+
+def _top_level_aten(event) -> bool:
+    """An aten operator called from Python or autograd, not from inside another aten operator."""
+    if not event.name.startswith("aten::"):
+        return False
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith("aten::"):
+            return False
+        parent = parent.cpu_parent
+    return True
 
 
 class Floor(nn.Module):
@@ -245,14 +301,25 @@ def print_pooling(name: str, shape: tuple[int, ...], rows: list[dict], args: arg
         floor = floors[r["layout"]]
         r["fwd_x_floor"] = r["fwd_ms"] / floor["fwd_ms"]
         r["fwd_bwd_x_floor"] = r["fwd_bwd_ms"] / floor["fwd_bwd_ms"]
+        if r.get("gpu_ms") and floor.get("gpu_ms"):
+            r["gpu_x_floor"] = r["gpu_ms"] / floor["gpu_ms"]
     print(f"\n[{name}] GC and SNL vs the floor y = x * a + b (same tensor, same layout), {_where(shape, args)}")
+    cuda = any("gpu_ms" in r for r in rows)
     print(f"{'block':<8}{'layout':<15}{'fwd ms':>9}{'x floor':>9}{'f+b ms':>9}{'x floor':>9}"
-          f"{'fwd peak MiB':>14}{'f+b peak MiB':>14}")
+          f"{'fwd peak MiB':>14}{'f+b peak MiB':>14}{'ops/step':>10}{'computing':>11}"
+          + (f"{'kernels':>9}{'GPU ms':>9}{'x floor':>9}" if cuda else ""))
     for r in rows:
         peaks = "".join(f"{v:>14.1f}" if v is not None else f"{'n/a':>14}"
                         for v in (r["fwd_peak_mib"], r["fwd_bwd_peak_mib"]))
+        launches = f"{r['ops_per_step']:>10.0f}{r['computing_ops_per_step']:>11.0f}" if "ops_per_step" in r \
+            else f"{'n/a':>21}"
+        if cuda:
+            launches += (f"{r['kernels_per_step']:>9.0f}{r['gpu_ms']:>9.3f}{r.get('gpu_x_floor', 0):>8.2f}x"
+                         if "gpu_ms" in r else f"{'n/a':>27}")
         print(f"{r['block']:<8}{r['layout']:<15}{r['fwd_ms']:>9.2f}{r['fwd_x_floor']:>8.2f}x"
-              f"{r['fwd_bwd_ms']:>9.2f}{r['fwd_bwd_x_floor']:>8.2f}x" + peaks)
+              f"{r['fwd_bwd_ms']:>9.2f}{r['fwd_bwd_x_floor']:>8.2f}x" + peaks + launches)
+        if "launches_error" in r:
+            print(f"  ({r['block']} {r['layout']}: no launch count: {r['launches_error']})")
 
 
 def print_nl(name: str, shape: tuple[int, ...], rows: list[dict], args: argparse.Namespace) -> None:
@@ -337,6 +404,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         _cache_heap()
     for row, case in measured:
         row |= case.times(device)
+    for (name, part), group in cases.items():
+        for row, case in group if part == "pooling" else ():
+            try:
+                row |= case.launches(device)
+            except Exception as error:  # the profiler's event layout differs across torch versions
+                row["launches_error"] = f"{type(error).__name__}: {error}"[:200]
     for (name, part), group in cases.items():
         rows = [row for row, _ in group]
         (print_pooling if part == "pooling" else print_nl)(name, shapes[name], rows, args)

@@ -368,6 +368,11 @@ def test_bench_script_quick_smoke(capsys, tmp_path):
     pooling = {(r["block"], r["layout"]): r for r in report["pooling"]}
     assert set(pooling) == {(b, l) for b in ("floor", "gc_r4", "snl") for l in ("contiguous", "channels_last")}
     assert all(r["fwd_bwd_x_floor"] > 0 for r in pooling.values())
+    # launches per training step: the floor x * a + b is mul, add forward; g * a, g * x, and two sums backward
+    for layout in ("contiguous", "channels_last"):
+        floor, gc = pooling["floor", layout], pooling["gc_r4", layout]
+        assert floor["computing_ops_per_step"] == 6 and floor["ops_per_step"] <= 12, floor
+        assert 20 <= gc["computing_ops_per_step"] < gc["ops_per_step"], gc  # views dispatch but launch nothing
     nl = [r for r in report["nl"] if r["block"] == "nl_softmax"]
     assert [r["path"] for r in nl] == list(PATHS)  # every candidate, measured or "n/a" with the reason
     measured = [r for r in nl if "error" not in r]
