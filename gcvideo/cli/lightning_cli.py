@@ -70,9 +70,7 @@ RUN_FOLDER_LINKS = {"checkpoint.dirpath": checkpoint_dir, "trainer.logger.init_a
 
 def _config_file_values(args: list[str], key: str) -> list[tuple[str, Any]]:
     """``(where, value)`` for each ``--config`` file in ``args`` that sets the dotted ``key``, in order."""
-    paths = [arg[len("--config="):] for arg in args if arg.startswith("--config=")]
-    paths += [path for flag, path in zip(args, args[1:]) if flag == "--config"]
-    return [found for path in paths for found in _lookup_in_file(path, key)]
+    return [found for path in _given_all(args, "config") for found in _lookup_in_file(path, key)]
 
 
 def _lookup_in_file(path: str, key: str) -> list[tuple[str, Any]]:
@@ -91,15 +89,21 @@ def _lookup_in_file(path: str, key: str) -> list[tuple[str, Any]]:
     return [] if node is None else [(f"{key} in {path}", node)]
 
 
-def _given(args: list[str], key: str) -> str | None:
-    """The last value of ``--key`` on the command line ``args`` (``--key value`` or ``--key=value``)."""
-    flag, value = f"--{key}", None
+def _given_all(args: list[str], key: str) -> list[str]:
+    """Every value of ``--key`` on the command line ``args`` (``--key value`` or ``--key=value``), in order."""
+    flag, values = f"--{key}", []
     for i, arg in enumerate(args):
         if arg == flag and i + 1 < len(args):
-            value = args[i + 1]
+            values.append(args[i + 1])
         elif arg.startswith(flag + "="):
-            value = arg[len(flag) + 1:]
-    return value
+            values.append(arg[len(flag) + 1:])
+    return values
+
+
+def _given(args: list[str], key: str) -> str | None:
+    """The last value of ``--key`` on the command line ``args``, as the parser takes it."""
+    values = _given_all(args, key)
+    return values[-1] if values else None
 
 
 def _without(args: list[str], key: str) -> list[str]:
