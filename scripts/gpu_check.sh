@@ -56,7 +56,7 @@ stage train_eager 150 $PY scripts/bench_train.py --json "$OUT/train_eager.json"
 TAIL=14 stage blocks_bf16 75 $PY scripts/bench_blocks.py --device cuda --dtype bfloat16 --batch 8 --json "$OUT/blocks_bf16.json"
 TAIL=14 stage blocks_fp32 75 $PY scripts/bench_blocks.py --device cuda --dtype float32 --batch 8 --json "$OUT/blocks_fp32.json"
 TAIL=24 stage pipeline 270 $PY scripts/gpu_check.py --scratch "$W/pipeline" --out "$W/pipeline_out" --budget 255 \
-  --rows slow_r50 slow_r50_nl5 slow_r50_snl5 slow_r50_gc_all
+  --rows slow_r50_snl5 slow_r50_gc_all slow_r50 slow_r50_nl5
 cp "$W/pipeline_out/gpu_check.json" "$OUT/" 2>/dev/null
 stage graphs 200 $PY scripts/bench_train.py --compile --compile-mode reduce-overhead --repeats 2 \
   --rows slow_r50 slow_r50_gc5 --json "$OUT/train_graphs.json"
