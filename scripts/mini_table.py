@@ -100,7 +100,7 @@ def test_subset(data: Path, per_class: int, out: Path) -> Path | None:
 
 def ensure_data(args: argparse.Namespace) -> Path:
     """The dataset root, generated first when it has no classnames.txt."""
-    from gcvideo.data.synth import write_video_dataset
+    from gcvideo.data.synthetic.videos import write_video_dataset
 
     root = Path(args.data)
     if not (root / "classnames.txt").is_file():

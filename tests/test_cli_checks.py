@@ -286,7 +286,7 @@ def test_test_prints_its_run_folder_percentages_and_progress_lines(run, tiny_vid
 
 
 def test_image_data_sizes_are_checked_before_anything_is_read(tmp_path):
-    from gcvideo.data.image_datamodule import ImageFolderDataModule
+    from gcvideo.data.datamodules.images import ImageFolderDataModule
     from gcvideo.errors import UserError
 
     with pytest.raises(UserError, match=r"^data.init_args.val_crop must be >= 1, got 0$"):

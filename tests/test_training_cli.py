@@ -14,7 +14,7 @@ import torch
 from test_training_helpers import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
-from gcvideo.data.synth_images import write_image_dataset
+from gcvideo.data.synthetic.images import write_image_dataset
 
 SYNTH_CONFIGS = sorted((ROOT / "configs" / "synthetic").glob("*.yaml"))
 TINY_IMAGE_OVERRIDES = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gcvideo.data.synth import write_video_dataset
+from gcvideo.data.synthetic.videos import write_video_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH_VIDEO_CONFIG = ROOT / "configs" / "synthetic" / "slow_r50_gc5.yaml"

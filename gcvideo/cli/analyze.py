@@ -18,6 +18,8 @@ from typing import Any
 
 from torch import nn
 
+from gcvideo.data.decoding.decoders import DECODER_NAMES
+
 DEFAULTS = {"frames": 8, "stride": 8, "crop": 224, "short_side": 256}
 
 
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--root", required=True, help="dataset root (as for training, e.g. datasets/synthetic)")
     data.add_argument("--split", default="val", help="split read through the validation pipeline (default: val)")
     data.add_argument("--annotation-format", default="auto", help="video annotation format (default: auto)")
-    data.add_argument("--decoder", default="auto", choices=("auto", "decord", "pyav", "torchcodec", "pyav_sequential"),
+    data.add_argument("--decoder", default="auto", choices=DECODER_NAMES,
                       help="video decoder (default: auto, exact PyAV seeking; see README, Data)")
     for name, help_ in (("frames", "frames per clip"), ("stride", "frame stride"), ("crop", "centre crop size"),
                         ("short-side", "short side before the crop")):
