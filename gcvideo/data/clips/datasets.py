@@ -7,10 +7,11 @@
   window carries all its ``crops`` crops along the long side, stacked: ``video`` is (crops, C, T, H, W)
   and ``index = video_index * clips + clip_index``. Each window is therefore decoded once for its crops,
   whatever the number of processes and workers (with one item per view, a distributed sampler would
-  send the views of a window to different ranks, each decoding it again). View ``clip_index * crops + k`` is crop ``k`` of the item.
-  An unreadable video gives items with ``valid=False`` and a zero ``video`` of the right shape.
+  send the views of a window to different ranks, each decoding it again). View ``clip_index * crops + k``
+  is crop ``k`` of the item. An unreadable video gives items with ``valid=False`` and a zero ``video`` of the right shape.
 Every item has a ``bad_videos`` string: "" or the videos that failed for it
-(``gcvideo.data.clips.bad_videos``), which the data module logs once per run; the dataset itself does not log them (each worker would).
+(``gcvideo.data.clips.bad_videos``), which the data module logs once per run; the dataset itself does not
+log them (each worker would).
 A window longer than the video repeats the video's last frame (indices are clamped, as PySlowFast does);
 use ``gcvideo data check --min-frames`` to drop such videos instead. With ``target_fps``, windows are
 placed and sampled by time (``gcvideo.data.clips.sampling``); ``video_infos`` (a manifest of
