@@ -1,4 +1,4 @@
-"""GCNet's action-recognition table in miniature, on the embedded synthetic dataset (issue 5).
+"""GCNet's action-recognition table in miniature, on the embedded synthetic dataset.
 
 Trains the synthetic versions of the five Kinetics rows (baseline, +5 NL, +5 SNL, +5 GC, +GC in all
 res3-res5 blocks; configs/synthetic/*.yaml) with the same seed and schedule, tests each with 10x3 views,

@@ -86,8 +86,8 @@ def build_dataset(args: argparse.Namespace, model: nn.Module, info: dict[str, An
         data = KineticsDataModule(args.root, frames=pick["frames"], stride=pick["stride"], batch_size=args.batch_size,
                                   num_workers=args.num_workers, val_short_side=pick["short_side"],
                                   val_crop=pick["crop"], decoder=args.decoder,
-                                  # sampled as in training: by time, or by frame index for models trained
-                                  # before sampling by time existed (and the synthetic configs)
+                                  # sampled as in training: by time when the checkpoint stores target_fps,
+                                  # else by frame index (checkpoints without it, the synthetic configs)
                                   target_fps=info.get("target_fps"),
                                   annotation_format=args.annotation_format, val_split=args.split, **norm)
     else:
