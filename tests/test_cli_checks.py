@@ -292,11 +292,3 @@ def test_image_data_sizes_are_checked_before_anything_is_read(tmp_path):
     with pytest.raises(UserError, match=r"^data.init_args.val_crop must be >= 1, got 0$"):
         ImageFolderDataModule(str(tmp_path / "no_such_root"), val_crop=0)
 
-
-def test_run_folder_options_in_either_form():
-    from gcvideo.cli.lightning_cli import _given, _without
-
-    args = ["fit", "--checkpoint.dirpath", "/a", "--x=1", "--checkpoint.dirpath=/b", "--y", "2"]
-    assert _given(args, "checkpoint.dirpath") == "/b"  # the last one, as the parser takes it
-    assert _without(args, "checkpoint.dirpath") == ["fit", "--x=1", "--y", "2"]
-    assert _given(["fit"], "checkpoint.dirpath") is None

@@ -37,7 +37,7 @@ def run_dir_args(run_dir: Path) -> list[str]:
 
 
 def test_checkpoint_dir_is_fixed_under_the_run_folder(tmp_path):
-    from gcvideo.cli.lightning_cli import checkpoint_dir
+    from gcvideo.training.run_folder import checkpoint_dir
 
     assert checkpoint_dir(str(tmp_path)) == str(tmp_path / "checkpoints")
 

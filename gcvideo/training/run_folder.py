@@ -9,11 +9,22 @@ would pick whichever is newer, possibly a one-batch smoke test.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gcvideo.errors import UserError
 
 LAST = "last.ckpt"
+
+
+def run_folder(default_root_dir: str | None) -> str:
+    """The run folder: ``trainer.default_root_dir``, or the working directory as Lightning defaults."""
+    return default_root_dir or os.getcwd()
+
+
+def checkpoint_dir(default_root_dir: str | None) -> str:
+    """Fixed (unversioned) checkpoint folder under the run folder, so ``--ckpt_path last`` finds it."""
+    return os.path.join(run_folder(default_root_dir), "checkpoints")
 
 
 def checkpoints_in(checkpoint_dir: str | Path) -> list[Path]:
