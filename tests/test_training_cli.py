@@ -5,6 +5,7 @@ top-5 classes and features per video file."""
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from pathlib import Path
 
@@ -117,6 +118,9 @@ def test_short_fit_beats_chance_and_multiview_test_reports(tiny_videos, tmp_path
     assert results["top1"] > 0.6, results  # chance is 1/3
     lines = (tmp_path / "test" / "predictions.csv").read_text().splitlines()
     assert len(lines) == 13 and lines[0].startswith("video_index,path,label,status")
+    rows = list(csv.DictReader(lines))
+    assert {r["status"] for r in rows} == {"ok"}
+    assert results["top1"] == sum(int(r["correct"]) for r in rows) / len(rows)  # the same videos, the same top-1
 
 
 def test_predict_writes_top5_and_features_per_video_file(tiny_videos, baseline_ckpt, tmp_path):

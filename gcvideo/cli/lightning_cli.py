@@ -19,7 +19,8 @@ What this adds to plain LightningCLI:
 - Ctrl-C during fit saves ``last.ckpt`` where it stopped (``gcvideo.training.interrupt``);
 - CSV and TensorBoard logs in ``<run>/logs/version_N`` (``--tensorboard false`` for CSV only), line-wise
   progress when the output is not a terminal, the run folder and results printed, curves at the end;
-- a PredictionWriter (``--prediction.*``) used by ``predict``; the saved ``config.yaml`` is overwritten.
+- a PredictionWriter (``--prediction.*``) used by ``predict``, a TestResultsWriter (``<run>/test/``) used by
+  ``test``; the saved ``config.yaml`` is overwritten.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from gcvideo.training.run_folder import (
     run_folder,
 )
 from gcvideo.training.sigterm_broadcast import SigtermBroadcastEvery
+from gcvideo.training.test_results import TestResultsWriter
 from gcvideo.training.throughput import TrainThroughput
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -143,7 +145,7 @@ class GCVideoCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self._get(self.config_init, "trainer", default={})
-        callbacks = [*_as_list(config.get("callbacks")), self.interrupt, SigtermBroadcastEvery()]
+        callbacks = [*_as_list(config.get("callbacks")), self.interrupt, SigtermBroadcastEvery(), TestResultsWriter()]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             # both read the loss themselves: Lightning's own bar would synchronise with the GPU every step
             callbacks.append(TerminalProgressBar() if _is_terminal() else LineProgressBar())
