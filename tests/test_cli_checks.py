@@ -18,7 +18,7 @@ import lightning as L
 import pytest
 import torch
 import yaml
-from test_training_helpers import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, tiny_videos  # noqa: F401
+from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, tiny_videos  # noqa: F401
 
 from gcvideo.cli.main import main as gcvideo
 from gcvideo.training import Classifier

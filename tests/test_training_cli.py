@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from test_training_helpers import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
 from gcvideo.data.synth_images import write_image_dataset
@@ -146,3 +146,17 @@ def test_predict_writes_top5_and_features_per_video_file(tiny_videos, baseline_c
         feats, valid = f.get_tensor("features"), f.get_tensor("valid")
         assert json.loads(f.metadata()["paths"]) == json.loads(paths)
     assert feats.shape == (3, 4 * 32) and valid.tolist() == [True, True, False]  # D = 32 x width
+
+
+def test_describe_data_keeps_how_clips_are_sampled():
+    """analyze and export rebuild the input pipeline from data_info: the sampling rate must travel with it
+    (by time at 30 fps for Kinetics, by frame index for the synthetic configs)."""
+    from types import SimpleNamespace
+
+    from gcvideo.training.module import describe_data
+
+    common = dict(frames=8, stride=8, val_crop=224, test_crop=256, test_short_side=256, mean=(0.45,) * 3,
+                  std=(0.225,) * 3)
+    assert describe_data(SimpleNamespace(**common, target_fps=30))["target_fps"] == 30.0
+    assert describe_data(SimpleNamespace(**common, target_fps=None))["target_fps"] is None
+    assert "target_fps" not in describe_data(SimpleNamespace(val_crop=224, val_resize=256))  # images
