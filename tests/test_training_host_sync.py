@@ -1,9 +1,9 @@
-"""Training queues step after step without waiting for the GPU (issue 9: the fit fed at the model's rate).
+"""Training queues step after step without waiting for the GPU, so that a fit runs at the model's rate.
 
-Two things in our training code made the CPU wait for the GPU at every step on CUDA: a Python number
+Two things in a training step would make the CPU wait for the GPU at every step on CUDA: a Python number
 given to ``self.log`` (Lightning copies it to the GPU with a blocking copy) and a GPU tensor logged with
 ``prog_bar=True`` (Lightning calls ``.item()`` on it after every batch). A CPU run cannot observe a
-synchronisation, so these tests check both causes directly, and that the bars still show the loss.
+synchronisation, so these tests check that neither cause is there, and that the bars still show the loss.
 """
 
 from __future__ import annotations

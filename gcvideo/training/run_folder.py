@@ -3,7 +3,7 @@
 A run folder (``trainer.default_root_dir``) holds ``checkpoints/`` (with exactly one ``last.ckpt``),
 ``logs/version_N/`` (one per command: each resume and each test adds one) and ``test/``. A ``fit``
 that does not resume the folder's own run is refused while the folder holds checkpoints: Lightning
-would otherwise write ``last-v1.ckpt`` beside the old ``last.ckpt``, and a later ``--ckpt_path last``
+would otherwise write ``last-v1.ckpt`` beside the existing ``last.ckpt``, and a later ``--ckpt_path last``
 would pick whichever is newer, possibly a one-batch smoke test.
 """
 
