@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from test_training_helpers import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 # The CLI, with every decode attempt and the bad-video log written to files (Lightning starts the second
 # process by running this same script again, so both processes are counted).

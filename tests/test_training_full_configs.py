@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_training_helpers import ROOT, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import ROOT, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
 from gcvideo.data.synthetic.images import write_image_dataset

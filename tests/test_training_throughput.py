@@ -1,4 +1,4 @@
-"""``TrainThroughput``: clips/s and the fraction of time spent waiting for data (issue 9, item 2)."""
+"""``TrainThroughput``: clips/s and the fraction of time spent waiting for data."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""Tiny datasets and CLI overrides shared by the training, export and config tests (and one test)."""
+"""Tiny datasets and CLI overrides shared by the training and command-line tests."""
 
 from __future__ import annotations
 
@@ -35,22 +35,3 @@ def run_dir_args(run_dir: Path) -> list[str]:
     """Put checkpoints, logs and test outputs of a CLI run under ``run_dir``."""
     return [f"--trainer.default_root_dir={run_dir}", f"--trainer.logger.init_args.save_dir={run_dir}"]
 
-
-def test_checkpoint_dir_is_fixed_under_the_run_folder(tmp_path):
-    from gcvideo.cli.lightning_cli import checkpoint_dir
-
-    assert checkpoint_dir(str(tmp_path)) == str(tmp_path / "checkpoints")
-
-
-def test_describe_data_keeps_how_clips_are_sampled():
-    """analyze and export rebuild the input pipeline from data_info: the sampling rate must travel with it
-    (by time at 30 fps for Kinetics, by frame index for the synthetic configs)."""
-    from types import SimpleNamespace
-
-    from gcvideo.training.module import describe_data
-
-    common = dict(frames=8, stride=8, val_crop=224, test_crop=256, test_short_side=256, mean=(0.45,) * 3,
-                  std=(0.225,) * 3)
-    assert describe_data(SimpleNamespace(**common, target_fps=30))["target_fps"] == 30.0
-    assert describe_data(SimpleNamespace(**common, target_fps=None))["target_fps"] is None
-    assert "target_fps" not in describe_data(SimpleNamespace(val_crop=224, val_resize=256))  # images
