@@ -102,6 +102,32 @@ def test_items_carrying_several_views_match_the_formula():
         MultiViewAccuracy(n, 10, c, views_per_item=3)
 
 
+def test_single_view_is_the_centre_window_and_crop_of_the_same_pass():
+    """10 windows x 3 crops: the single view is window 4 (of 0-9) with crop 1 (of 0-2), whatever the batch order;
+    the mean per-class top-1 averages the classes of the evaluated videos."""
+    n, clips, crops, c = 9, 10, 3, 4
+    probs, labels = _views(n, clips * crops, c, seed=7)
+    item_probs, item_labels = probs.view(n * clips, crops, c), labels.view(n * clips, crops)[:, 0]
+    valid = torch.ones(n * clips, dtype=torch.bool)
+    valid[5 * clips + 8] = False  # video 5 cannot be read: neither protocol counts it
+    metric = MultiViewAccuracy(n, clips * crops, c, views_per_item=crops)
+    order = torch.randperm(n * clips, generator=torch.Generator().manual_seed(4))
+    for chunk in order.split(7):
+        metric.update(item_probs[chunk], item_labels[chunk], chunk, valid[chunk])
+    out = metric.compute()
+    one = probs.view(n, clips, crops, c)[:, 4, 1].double()  # the centre-nearest window, the centre crop
+    lab = labels.view(n, clips * crops)[:, 0]
+    ok = torch.arange(n) != 5
+    assert out["single_view"] == {"clip": 4, "crop": 1, "clips": 10, "crops": 3}
+    assert out["top1_single_view"] == (one.argmax(1) == lab)[ok].double().mean().item()
+    assert out["top5_single_view"] == 1.0  # 4 classes: every label is in the top 5
+    assert torch.allclose(out["single_view_probs"][ok], one[ok], atol=1e-11)
+    hits = (probs.double().view(n, clips * crops, c).mean(1).argmax(1) == lab)[ok]
+    per_class = [hits[lab[ok] == k].double().mean().item() for k in lab[ok].unique().tolist()]
+    assert out["mean_class_top1"] == pytest.approx(sum(per_class) / len(per_class), abs=1e-12)
+    assert out["top1"] == hits.double().mean().item()
+
+
 def _ddp_metric_worker(rank: int, world: int, store: str, out: str, duplicate: bool) -> None:
     """One process of ``test_ddp_sync_is_an_all_reduce``: Lightning's test sampling, then compute()."""
     import json
@@ -136,7 +162,7 @@ def _ddp_metric_worker(rank: int, world: int, store: str, out: str, duplicate: b
     except RuntimeError as e:
         result = {"error": str(e)}
     state_bytes = sum(getattr(metric, k).numel() * getattr(metric, k).element_size()
-                      for k in ("prob_sums", "seen", "invalid", "labels"))
+                      for k in ("prob_sums", "single_view", "seen", "invalid", "labels"))
     with open(f"{out}.{rank}", "w") as f:
         json.dump({"result": result, "sent": sum(sent), "state_bytes": state_bytes}, f)
     dist.destroy_process_group()
@@ -165,7 +191,8 @@ def test_ddp_sync_is_an_all_reduce_of_constant_size(tmp_path):
     for world in (2, 3):
         for part in _run_ddp_metric(tmp_path, world):
             assert part["result"] == expected
-            assert part["sent"] == part["state_bytes"] == (n * c + 2 * n * clips + n) * 8
+            # the 30-view and the single view's sums (n x c each), seen and invalid (n x clips each), labels (n)
+            assert part["sent"] == part["state_bytes"] == (2 * n * c + 2 * n * clips + n) * 8
     # a view counted twice is still caught after the all-reduce, on every process
     assert all("counted more than once" in p["result"]["error"] for p in _run_ddp_metric(tmp_path, 2, True))
 

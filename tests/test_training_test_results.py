@@ -46,7 +46,9 @@ def test_files_match_the_mean_of_the_views(classes, tmp_path):
 
     k = min(5, classes)
     mean = probs.double().mean(dim=1).tolist()  # the test protocol: the average of the views' softmax
-    lines, hits1, hits5 = [f"video_index,path,label,status,top1,correct,top{k}_classes,top{k}_probs"], [], []
+    single = probs[:, (v - 1) // 2].tolist()  # one view per item: the single view is the middle one, the earlier
+    lines = [f"video_index,path,label,status,top1,correct,top{k}_classes,top{k}_probs,single_view_top1"]
+    hits1, hits5, single1, single5, by_class = [], [], [], [], {}
     for video in range(n):
         label = int(labels[video])
         status = "missing" if video == 1 else "incomplete" if video == 3 else "ok"
@@ -55,16 +57,22 @@ def test_files_match_the_mean_of_the_views(classes, tmp_path):
             order = sorted(range(classes), key=lambda c: -mean[video][c])[:k]
             hits1.append(order[0] == label)
             hits5.append(label in order)
+            one = sorted(range(classes), key=lambda c: -single[video][c])[:k]
+            single1.append(one[0] == label)
+            single5.append(label in one)
+            by_class.setdefault(label, []).append(order[0] == label)
             line += (f",{names[order[0]]},{int(order[0] == label)},{'|'.join(names[c] for c in order)},"
-                     + "|".join(f"{mean[video][c]:.6f}" for c in order))
+                     + "|".join(f"{mean[video][c]:.6f}" for c in order) + f",{names[one[0]]}")
         lines.append(line)
     assert (tmp_path / "test" / "predictions.csv").read_bytes() == "".join(f"{x}\r\n" for x in lines).encode()
 
-    expected = {"top1": sum(hits1) / len(hits1), "top5": sum(hits5) / len(hits5), "videos": n - 2, "missing": 1,
-                "incomplete": 1, "views": v}
+    mean_class = sum(sum(h) / len(h) for h in by_class.values()) / len(by_class)
+    expected = {"top1": sum(hits1) / len(hits1), "top5": sum(hits5) / len(hits5),
+                "top1_single_view": sum(single1) / len(single1), "top5_single_view": sum(single5) / len(single5),
+                "mean_class_top1": pytest.approx(mean_class, abs=1e-12), "videos": n - 2, "missing": 1,
+                "incomplete": 1, "views": v, "single_view": {"clip": 1, "crop": 0, "clips": v, "crops": 1}}
     text = (tmp_path / "test" / "results.json").read_text(encoding="utf-8")
-    assert text == json.dumps(expected, indent=2) + "\n"
-    assert _strict(text) == expected
+    assert list(_strict(text)) == list(expected) and _strict(text) == expected
 
 
 def test_no_video_evaluated_gives_null_and_says_why(tmp_path, caplog):
@@ -73,11 +81,13 @@ def test_no_video_evaluated_gives_null_and_says_why(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="gcvideo.training.test_results"):
         write_test_results(tmp_path, results, NAMES[:3], [])
     assert _strict((tmp_path / "results.json").read_text(encoding="utf-8")) == {
-        "top1": None, "top5": None, "videos": 0, "missing": 0, "incomplete": 3, "views": v}
+        "top1": None, "top5": None, "top1_single_view": None, "top5_single_view": None, "mean_class_top1": None,
+        "videos": 0, "missing": 0, "incomplete": 3, "views": v,
+        "single_view": {"clip": 1, "crop": 0, "clips": v, "crops": 1}}
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert warnings == [(f"{tmp_path / 'results.json'}: top1, top5 null: no test video was evaluated (3 incomplete: "
-                         "not every view tested, e.g. with trainer.limit_test_batches; 0 missing: a view could not "
-                         "be decoded)")]
+    assert warnings == [(f"{tmp_path / 'results.json'}: top1, top5, top1_single_view, top5_single_view, "
+                         "mean_class_top1 null: no test video was evaluated (3 incomplete: not every view tested, "
+                         "e.g. with trainer.limit_test_batches; 0 missing: a view could not be decoded)")]
     rows = (tmp_path / "predictions.csv").read_text(encoding="utf-8").splitlines()[1:]
     assert rows == [f"{video},,{NAMES[int(labels[video])]},incomplete" for video in range(n)]
 

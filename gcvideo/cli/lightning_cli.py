@@ -20,7 +20,8 @@ What this adds to plain LightningCLI:
 - CSV and TensorBoard logs in ``<run>/logs/version_N`` (``--tensorboard false`` for CSV only), line-wise
   progress when the output is not a terminal, the run folder and results printed, curves at the end;
 - a PredictionWriter (``--prediction.*``) used by ``predict``, a TestResultsWriter (``<run>/test/``) used by
-  ``test``; the saved ``config.yaml`` is overwritten.
+  ``test``, a FitRecord (``<run>/fit.json``: the training list and the fit's cost) used by ``fit``; the saved
+  ``config.yaml`` is overwritten.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from gcvideo.training.checkpoint_check import (
     check_state_fits,
     saved_architecture,
 )
+from gcvideo.training.fit_record import FitRecord
 from gcvideo.training.interrupt import SaveOnInterrupt
 from gcvideo.training.line_progress import LineProgressBar
 from gcvideo.training.module import Classifier, describe_data
@@ -145,7 +147,8 @@ class GCVideoCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self._get(self.config_init, "trainer", default={})
-        callbacks = [*_as_list(config.get("callbacks")), self.interrupt, SigtermBroadcastEvery(), TestResultsWriter()]
+        callbacks = [*_as_list(config.get("callbacks")), self.interrupt, SigtermBroadcastEvery(), TestResultsWriter(),
+                     FitRecord()]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             # both read the loss themselves: Lightning's own bar would synchronise with the GPU every step
             callbacks.append(TerminalProgressBar() if _is_terminal() else LineProgressBar())

@@ -239,7 +239,7 @@ class Classifier(L.LightningModule):
             return
         results = self.multiview.compute()  # synchronised over processes
         for key, value in results.items():
-            if key not in PER_VIDEO_KEYS:
+            if key not in PER_VIDEO_KEYS and isinstance(value, (int, float)):  # not the single view's place
                 self.log(f"test/{key}", float(value), rank_zero_only=True)
         self.test_results = results
         self.multiview = None

@@ -5,12 +5,15 @@ experiments, arXiv 1904.11492, Sec. 5, following SlowFast, arXiv 1812.03982, Sec
 computed by ``gcvideo.training.MultiViewAccuracy``. ``TestResultsWriter`` writes what the module's metric
 computed into ``<default_root_dir>/test/``:
 
-- ``results.json``: top-1 and top-5 over the evaluated videos, and the counts (``videos`` evaluated,
-  ``missing``: a view could not be decoded, ``incomplete``: not every view was tested, ``views`` per video).
-  Strict JSON: a top-k is ``null`` when no video was evaluated (e.g. ``trainer.limit_test_batches``).
+- ``results.json``: top-1 and top-5 over the evaluated videos, of all views and of the single view
+  (``top1_single_view``, ``top5_single_view``: the window nearest the centre with its centre crop, placed as
+  ``single_view`` says), ``mean_class_top1``, the counts (``videos`` evaluated, ``missing``: a view could
+  not be decoded, ``incomplete``: not every view was tested, ``views`` per video), and what the numbers rest
+  on (``model``, ``dataset``, ``compute``, ``software``: ``gcvideo.training.provenance``).
+  Strict JSON: an accuracy is ``null`` when no video was evaluated (e.g. ``trainer.limit_test_batches``).
 - ``predictions.csv``: per video its index, path, label and status (ok, missing, incomplete) and, when
-  evaluated, the top-1 class, whether it is correct, and the top-k classes and probabilities (k = min(5,
-  classes)).
+  evaluated, the top-1 class, whether it is correct, the top-k classes and probabilities (k = min(5,
+  classes)) and the single view's top-1 class (``single_view_top1``, the last column).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from gcvideo.training.provenance import provenance
+
 log = logging.getLogger(__name__)
 
 # The per-video tensors of MultiViewAccuracy.compute(); its other entries are the results.
-PER_VIDEO_KEYS = ("probs", "labels", "status")
+PER_VIDEO_KEYS = ("probs", "labels", "status", "single_view_probs")
 STATUS_NAMES = ("ok", "missing", "incomplete")  # MultiViewAccuracy.per_video()'s status codes
 TOP_K = 5
 
@@ -50,12 +55,16 @@ class TestResultsWriter(Callback):
         loaders = trainer.test_dataloaders
         dataset = (loaders[0] if isinstance(loaders, (list, tuple)) else loaders).dataset
         names = pl_module.hparams.get("class_names") or [str(i) for i in range(pl_module.num_classes)]
+        split = getattr(getattr(trainer, "datamodule", None), "split_records", {}).get("test")
+        weights = getattr(trainer, "ckpt_path", None) or pl_module.hparams.get("init_from")
+        status = results["status"].cpu().numpy()
+        record = provenance(trainer.default_root_dir, pl_module.hparams, weights, split, status)
         write_test_results(Path(trainer.default_root_dir) / "test", results, names,
-                           list(getattr(dataset, "video_paths", [])))
+                           list(getattr(dataset, "video_paths", [])), record)
 
 
 def results_dict(results: dict[str, Any]) -> dict[str, Any]:
-    """The content of ``results.json``: the metric's results without its per-video tensors, a NaN top-k
+    """The metric's part of ``results.json``: its results without the per-video tensors, a NaN accuracy
     (no video evaluated) as None."""
     return {key: None if isinstance(value, float) and math.isnan(value) else value
             for key, value in results.items() if key not in PER_VIDEO_KEYS}
@@ -63,23 +72,25 @@ def results_dict(results: dict[str, Any]) -> dict[str, Any]:
 
 def prediction_rows(results: dict[str, Any], names: list[str], paths: list[str]) -> list[list[Any]]:
     """The rows of ``predictions.csv``, header first (module docstring)."""
-    probs, labels, statuses = (results[key] for key in PER_VIDEO_KEYS)
+    probs, labels, statuses, single = (results[key] for key in PER_VIDEO_KEYS)
     k = min(TOP_K, probs.shape[1])
     top_p, top_i = probs.topk(k, dim=1)
+    single_top1 = single.argmax(dim=1)  # the first of equal maxima, as the metric's stable ranking
     rows: list[list[Any]] = [["video_index", "path", "label", "status", "top1", "correct",
-                              f"top{k}_classes", f"top{k}_probs"]]
+                              f"top{k}_classes", f"top{k}_probs", "single_view_top1"]]
     for v in range(len(statuses)):
         status, label = int(statuses[v]), int(labels[v])
         row = [v, paths[v] if v < len(paths) else "", names[label] if label >= 0 else "", STATUS_NAMES[status]]
         if status == 0:
             classes = [names[int(i)] for i in top_i[v]]
             row += [classes[0], int(int(top_i[v, 0]) == label), "|".join(classes),
-                    "|".join(f"{float(p):.6f}" for p in top_p[v])]
+                    "|".join(f"{float(p):.6f}" for p in top_p[v]), names[int(single_top1[v])]]
         rows.append(row)
     return rows
 
 
-def write_test_results(out: str | Path, results: dict[str, Any], names: list[str], paths: list[str]) -> None:
+def write_test_results(out: str | Path, results: dict[str, Any], names: list[str], paths: list[str],
+                       record: dict[str, Any] | None = None) -> None:
     """Write ``results.json`` and ``predictions.csv`` into the folder ``out``.
 
     Args:
@@ -87,13 +98,15 @@ def write_test_results(out: str | Path, results: dict[str, Any], names: list[str
         results: ``MultiViewAccuracy.compute()``: top-k, counts and the per-video tensors.
         names: the class names, by class index.
         paths: the test videos' paths, by video index (an empty path for a video beyond the list).
+        record: what the numbers rest on (``gcvideo.training.provenance.provenance``), after them.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "predictions.csv", "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(prediction_rows(results, names, paths))
     summary = results_dict(results)
-    (out / "results.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(json.dumps({**summary, **(record or {})}, indent=2, allow_nan=False) + "\n",
+                                      encoding="utf-8")
     undefined = [key for key, value in summary.items() if value is None]
     if undefined:
         log.warning("%s: %s null: no test video was evaluated (%s incomplete: not every view tested, e.g. with "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from typing import Any
 
 import lightning as L
 import torch
@@ -31,7 +32,8 @@ from gcvideo.training.bar_metrics import cpu_scalar
 log = logging.getLogger(__name__)
 
 
-def _batch_size(batch) -> int:
+def batch_size(batch: Any) -> int:
+    """Clips (or images) in a batch: the length of its labels, else of its first entry."""
     if isinstance(batch, dict):
         batch = batch.get("label", next(iter(batch.values())))
     if isinstance(batch, (list, tuple)):
@@ -83,7 +85,7 @@ class TrainThroughput(L.Callback):
         self._seen_in_epoch += 1
         if self._wait < 0 or self._seen_in_epoch <= self.skip_steps:
             return
-        clips = _batch_size(batch) * trainer.world_size
+        clips = batch_size(batch) * trainer.world_size
         self._steps.append((self._wait, self._step_end - self._step_start, clips))
         for key, value in (("wait", self._wait), ("step", self._step_end - self._step_start), ("clips", clips),
                            ("steps", 1)):

@@ -7,7 +7,9 @@ both have ``annotations/<split>.csv`` in the official layout. ``list_suffix=".cl
 The videos of a split live in a ``VideoTable`` (numpy columns: DataLoader workers share it without
 copying); unreadable videos are logged once per run with a total over all processes (``BadVideoLog``).
 The manifest that ``gcvideo data check`` writes (``<split>.manifest.csv``) is used when present: each
-video's decodable range and the backend that reads it right.
+video's decodable range and the backend that reads it right. Each split's ``SplitRecord`` (the list's
+sha256 and the counts of listed, found and unreadable videos) is kept in ``split_records`` for the run's
+records (``fit.json``, ``test/results.json``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gcvideo.data.clips.bad_videos import BadVideoLog
 from gcvideo.data.clips.datasets import VideoDataset, VideoFilesDataset, flatten_clips
 from gcvideo.data.clips.transforms import KINETICS_MEAN, KINETICS_STD, normalize_batch
 from gcvideo.data.datamodules.loaders import make_loader
+from gcvideo.data.datamodules.split_record import SplitRecord, check_usable
 from gcvideo.data.decoding.decode import check_backend
 from gcvideo.data.decoding.manifest import VideoInfoTable, manifest_path
 from gcvideo.errors import UserError, require_positive
@@ -71,6 +74,8 @@ class KineticsDataModule(L.LightningDataModule):
             still visits every video once, so it holds k times as many clips and steps: divide
             ``max_epochs``, the warm-up and the schedule's epochs by k to keep the recipe's clips seen.
             Opt-in: the paper's recipe is 1.
+        max_missing: refuse to train when a larger fraction of the listed training videos is known
+            unusable (no file, or ``bad`` in the manifest); None: no limit (above 5 % a warning).
     """
 
     def __init__(self, root: str, *, frames: int = 8, stride: int = 8, batch_size: int = 8, num_workers: int = 4,
@@ -83,7 +88,8 @@ class KineticsDataModule(L.LightningDataModule):
                  predict_paths: list[str] | None = None, predict_clips: int = 1, predict_crops: int = 1,
                  mean: Sequence[float] = KINETICS_MEAN, std: Sequence[float] = KINETICS_STD, seed: int = 0,
                  train_flip: bool = True, uint8_batches: bool = True, clips_per_video: int = 1,
-                 target_fps: float | None = 30.0, manifest_dir: str | None = None) -> None:
+                 target_fps: float | None = 30.0, manifest_dir: str | None = None,
+                 max_missing: float | None = None) -> None:
         super().__init__()
         # checked here, when the command line builds the module: one line naming the option, not a traceback
         # from inside the dataset once training has started
@@ -95,6 +101,8 @@ class KineticsDataModule(L.LightningDataModule):
         if clips_per_video < 1 or batch_size % clips_per_video:
             raise UserError(f"data.batch_size ({batch_size} clips per step) must be a multiple of "
                             f"data.clips_per_video ({clips_per_video})")
+        if max_missing is not None and not 0 <= max_missing <= 1:
+            raise UserError(f"data.init_args.max_missing must be a fraction in [0, 1], got {max_missing}")
         if annotation_format not in FORMATS:
             raise ValueError(f"unknown annotation_format {annotation_format!r}; valid: {', '.join(FORMATS)}")
         check_backend(decoder)
@@ -114,7 +122,9 @@ class KineticsDataModule(L.LightningDataModule):
         self.uint8_batches, self.clips_per_video = uint8_batches, clips_per_video
         self._class_names = load_class_names(root, class_names_file, splits=tuple(self.splits.values()),
                                              list_files=tuple(self.lists.values()))
-        self.target_fps, self.manifest_dir = target_fps, manifest_dir
+        self.target_fps, self.manifest_dir, self.max_missing = target_fps, manifest_dir, max_missing
+        self.sources: dict[str, str] = {}  # stage -> the list file or folder read
+        self.split_records: dict[str, SplitRecord] = {}
         self.train_dataset = self.val_dataset = self.test_dataset = self.predict_dataset = None
         self.bad_videos = BadVideoLog()
         self._bad_videos_epoch: int | None = None
@@ -132,6 +142,7 @@ class KineticsDataModule(L.LightningDataModule):
         table, _, source = resolve_split(self.root, self.splits[stage], self._class_names,
                                          annotation_format=self.annotation_format, list_file=self.lists[stage],
                                          list_suffix=self.list_suffix, path_pattern=self.path_pattern)
+        self.sources[stage] = source
         found = table.columns.get("file_found")
         if found is not None and not found.all() and rank_zero_only.rank == 0:
             first = table.path(int((~found).argmax()))
@@ -155,9 +166,14 @@ class KineticsDataModule(L.LightningDataModule):
 
     def _dataset(self, stage: str) -> VideoDataset:
         records = self.records(stage)
+        infos = self.video_infos(stage, list(records.paths))
         common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std,
-                      target_fps=self.target_fps, video_infos=self.video_infos(stage, list(records.paths)))
+                      target_fps=self.target_fps, video_infos=infos)
+        record = SplitRecord.build(self.splits[stage], records, self.sources[stage], self._class_names, self.decoder,
+                                   infos)
+        self.split_records[stage] = record
         if stage == "train":
+            check_usable(record, self.max_missing, warn=rank_zero_only.rank == 0)  # every process refuses
             return VideoDataset(records, "train", short_side=self.train_short_side,
                                 crop=self.train_crop, seed=self.seed, flip=self.train_flip,
                                 output="uint8" if self.uint8_batches else "float",

@@ -123,11 +123,12 @@ class ManifestWriter:
 class VideoInfoTable:
     """Manifest columns aligned to a list of videos (numpy arrays: about 30 bytes per video).
 
-    ``table[i]`` is the checked ``VideoInfo`` of video ``i``, or None when the manifest has no row for it.
+    ``table[i]`` is the checked ``VideoInfo`` of video ``i``, or None when the manifest has no row for it;
+    ``columns["status"]`` holds each row's index in ``STATUSES`` (-1: no row) and ``source`` the manifest's path.
     """
 
-    def __init__(self, columns: dict[str, np.ndarray], codecs: Sequence[str]) -> None:
-        self.columns, self.codecs = columns, list(codecs)
+    def __init__(self, columns: dict[str, np.ndarray], codecs: Sequence[str], source: str | None = None) -> None:
+        self.columns, self.codecs, self.source = columns, list(codecs), source
 
     def __len__(self) -> int:
         return len(self.columns["present"])
@@ -171,7 +172,8 @@ class VideoInfoTable:
             "rotation": column("rotation", np.int16, int), "vfr": column("vfr", bool, lambda v: v == "1"),
             "backend": column("backend", np.int8, BACKEND_NAMES.index),
             "codec": column("codec", np.int16, codecs.index),
+            "status": np.array([STATUSES.index(r["status"]) if r is not None else -1 for r in pick], dtype=np.int8),
         }
         # a bad video keeps no frames, so decoding it raises at once (without opening the file)
         columns["frames"][np.array([r is not None and r["status"] == "bad" for r in pick], dtype=bool)] = 0
-        return cls(columns, codecs)
+        return cls(columns, codecs, str(manifest))
