@@ -16,6 +16,7 @@ from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, ru
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
 from gcvideo.data.synthetic.images import write_image_dataset
+from gcvideo.training.provenance import compute_record
 
 SYNTH_CONFIGS = sorted((ROOT / "configs" / "synthetic").glob("*.yaml"))
 TINY_IMAGE_OVERRIDES = [
@@ -102,6 +103,16 @@ def test_interrupted_fit_resumes_at_the_saved_step(tiny_videos, tmp_path):
         assert torch.equal(seen["weights"][key], value), key
     final = torch.load(last, map_location="cpu", weights_only=True)
     assert final["global_step"] == 9 and final["epoch"] == 2
+    # fit.json: one segment per command, the killed one kept up to its last step; their cost adds up
+    record = json.loads((tmp_path / "fit.json").read_text())
+    first, second = record["segments"]
+    assert (first["steps"], first["clips"], second["steps"], second["clips"]) == (3, 12, 6, 24)
+    assert first["resumed_from"] is None and second["resumed_from"] == str(last)
+    assert record["train"]["listed"] == record["train"]["found"] == 12 and record["model"] == "slow_r50_gc5"
+    compute = compute_record(tmp_path)
+    assert compute["segments"] == 2 and compute["clips"] == 36 and compute["devices"] == 1
+    assert compute["device_hours"] == pytest.approx((first["wall_s"] + second["wall_s"]) / 3600, abs=1e-6)
+    assert compute["accelerator"] == "cpu" and compute["gpu_hours"] is None
 
 
 def test_short_fit_beats_chance_and_multiview_test_reports(tiny_videos, tmp_path):

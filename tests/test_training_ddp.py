@@ -1,11 +1,12 @@
-"""The 10x3-style multi-view test on 2 processes (CPU DDP, gloo) equals 1 process exactly, although
-DistributedSampler pads rank 1 with a duplicate of item 0 (the per-video average of 10 clips x 3 crops
-of GCNet's Kinetics experiments, arXiv 1904.11492); each window is decoded once for its crops, and a bad
-video is logged once for the whole run."""
+"""The 10x3-style multi-view test on 2 processes (CPU DDP, gloo) equals 1 process exactly, the provenance in
+results.json included, although DistributedSampler pads rank 1 with a duplicate of item 0 (the per-video
+average of 10 clips x 3 crops of GCNet's Kinetics experiments, arXiv 1904.11492); each window is decoded
+once for its crops, and a bad video is logged once for the whole run."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -65,6 +66,12 @@ def test_two_processes_equal_one_exactly(tiny_videos, tmp_path):
     one, one_csv, one_decodes, one_log = _test_run(data, tmp_path / "one", devices=1)
     two, two_csv, two_decodes, two_log = _test_run(data, tmp_path / "two", devices=2)
     assert (one["videos"], one["views"], one["missing"], one["incomplete"]) == (2, 15, 1, 0)
+    # what the numbers rest on, built on the first process from the merged statuses: the same on 1 and 2
+    dataset = one["dataset"]
+    assert (dataset["listed"], dataset["evaluated"], dataset["missing"], dataset["undecodable"]) == (3, 2, 0, 1)
+    assert dataset["list_sha256"] == hashlib.sha256((data / "annotations" / "test.csv").read_bytes()).hexdigest()
+    assert dataset["backends"] == {"pyav": 2} and one["single_view"] == {"clip": 2, "crop": 1, "clips": 5, "crops": 3}
+    assert set(one) >= {"top1_single_view", "mean_class_top1", "model", "compute", "software"}
     assert two == one
     assert two_csv == one_csv
     # each window is decoded once for its 3 crops; item 0 twice, as the sampler's padding on rank 1;

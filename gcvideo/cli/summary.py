@@ -12,7 +12,9 @@ from typing import Any
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 # what a metric is called in a sentence
-_NAMES = {"top1": "top-1", "top5": "top-5", "loss": "loss"}
+_NAMES = {"top1": "top-1", "top5": "top-5", "loss": "loss", "top1_single_view": "top-1 (1 view)",
+          "top5_single_view": "top-5 (1 view)", "mean_class_top1": "mean class top-1"}
+_ACCURACIES = ("top", "acc", "mean_class")
 COUNT_KEYS = ("videos", "missing", "incomplete", "views")
 
 
@@ -67,18 +69,18 @@ def _decimals(videos: float | None) -> int:
 def format_metrics(metrics: Mapping[str, Any]) -> str:
     """``top-1 87.0 %, top-5 99.0 %, loss 0.4312, 100 videos, 0 missing, 30 views``.
 
-    Accuracies (``*top1``, ``*top5``, ``*acc*``) as percentages, counts as integers, the rest with four
+    Accuracies (``top*``, ``acc*``, ``mean_class*``) as percentages, counts as integers, the rest with four
     significant digits; a ``test/`` or ``val/`` prefix is dropped.
     """
     values = {str(k).split("/")[-1]: float(v) for k, v in metrics.items()}
     decimals = _decimals(values.get("videos"))
     parts, counts_extra = [], []
-    accuracies_first = sorted(values.items(), key=lambda item: not item[0].startswith(("top", "acc")))
+    accuracies_first = sorted(values.items(), key=lambda item: not item[0].startswith(_ACCURACIES))
     for key, value in accuracies_first:
         if key in COUNT_KEYS:
             continue
         name = _NAMES.get(key, key)
-        if key.startswith(("top", "acc")) and 0.0 <= value <= 1.0:
+        if key.startswith(_ACCURACIES) and 0.0 <= value <= 1.0:
             parts.append(f"{name} {100 * value:.{decimals}f} %")
         elif math.isfinite(value) and value == int(value) and "loss" not in key:  # a count, e.g. incomplete
             counts_extra.append(f"{int(value):,} {key}")
