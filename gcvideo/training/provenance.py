@@ -3,7 +3,8 @@
 GCNet's tables (arXiv 1904.11492, Sec. 5) compare rows trained and tested alike; a reproduction has to
 show that its rows were. ``provenance`` gives four entries:
 
-- ``model``: the preset, width, depths, custom block placement, classes, the test input and the weights;
+- ``model``: the preset, width, depths, custom block placement, classes, the test input, the weights the fit
+  started from (``init_from``) and the weights tested;
 - ``dataset``: the test list as read and as tested (``SplitRecord.tested``: sha256 of the list and the
   classes, the class order, videos listed, evaluated, missing, undecodable and partly decodable, the
   backends, and a fingerprint of what was evaluated);
@@ -112,7 +113,8 @@ def model_record(hparams: Any, weights: str | None) -> dict[str, Any]:
     test_input = f"{info['frames']}x{size}" if size and info.get("frames") else size
     return {"preset": hparams.get("preset"), "width": hparams.get("width"),
             "depths": [int(d) for d in hparams.get("depths", ())], "blocks": hparams.get("blocks"),
-            "num_classes": hparams.get("num_classes"), "input": test_input, "weights": weights}
+            "num_classes": hparams.get("num_classes"), "input": test_input, "init_from": hparams.get("init_from"),
+            "weights": weights}
 
 
 def provenance(run_dir: str | Path, hparams: Any, weights: str | None, split: Any,
