@@ -2,8 +2,9 @@
 
 Trains the synthetic versions of the five Kinetics rows (baseline, +5 NL, +5 SNL, +5 GC, +GC in all
 res3-res5 blocks; configs/synthetic/*.yaml) with the same seed and schedule, tests each with 10x3 views,
-and writes OUT/table.md, OUT/table.json and OUT/top1_vs_macs.png (top-1, top-5, parameters, MACs and
-training clips/s, all measured here), then runs ``gcvideo analyze`` on the NL model (OUT/analysis_nl5).
+then puts the run folders into the paper's table with ``gcvideo table --runs`` (the one implementation of
+the table): OUT/table.md (its Markdown, with top-1 per class), OUT/table.json (its JSON rows) and
+OUT/top1_vs_macs.png (its plot); then runs ``gcvideo analyze`` on the NL model (OUT/analysis_nl5).
 
     .venv/bin/python scripts/mini_table.py [--data datasets/synthetic] [--out runs/mini_table] [--epochs 8]
     .venv/bin/python scripts/mini_table.py --quick   # smoke run: 2 rows, 1 epoch, tiny data and model
@@ -15,29 +16,21 @@ not what they reach on Kinetics-400.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
 import shutil
-import statistics
 import sys
-import time
 from pathlib import Path
-
-import yaml
 
 # One compute thread (as scripts/quickstart.sh): on a 2-core machine the data-loader worker needs the other
 # core, and OpenMP threads competing with it make the small model's steps several times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS = {
-    "slow_r50": "baseline",
-    "slow_r50_nl5": "+ 5 NL",
-    "slow_r50_snl5": "+ 5 SNL",
-    "slow_r50_gc5": "+ 5 GC (r = 1/4)",
-    "slow_r50_gc_all": "+ GC (r = 1/4) in all res3-res5 blocks",
-}
+ROWS = ("slow_r50", "slow_r50_nl5", "slow_r50_snl5", "slow_r50_gc5", "slow_r50_gc_all")  # GCNet's Kinetics rows
 QUICK_DATA = dict(classes=3, train_per_class=4, val_per_class=1, test_per_class=2, seconds=1.0, fps=16.0,
                   size=(32, 32), seed=0, workers=1, progress=False)
 QUICK_OVERRIDES = [  # width-4 model on 4x32x32 clips, 2x1 test views
@@ -109,9 +102,8 @@ def ensure_data(args: argparse.Namespace) -> Path:
     return root
 
 
-def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace,
-                 test_list: Path | None) -> tuple[dict, float | None]:
-    """Train one row with its synthetic config and test it; (test results, fit wall seconds)."""
+def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace, test_list: Path | None) -> dict:
+    """Train one row with its synthetic config and test it; its test results (``test/results.json``)."""
     from gcvideo.cli.lightning_cli import run_lightning_cli
 
     common = ["--config", str(config_path(row)), f"--data.init_args.root={data}", f"--trainer.default_root_dir={run}",
@@ -123,96 +115,31 @@ def fit_and_test(row: str, data: Path, run: Path, args: argparse.Namespace,
         common.append(f"--data.init_args.test_list={test_list}")
     schedule = [f"--trainer.max_epochs={args.epochs}",  # also the schedule's length
                 f"--model.lr_scheduler.init_args.warmup_epochs={min(1, args.epochs - 1)}"]
-    results, timing = run / "test" / "results.json", run / "fit_seconds.json"
+    results = run / "test" / "results.json"
     if args.keep_finished and results.is_file():
         print(f"    reusing {results}", flush=True)
-        return json.loads(results.read_text()), json.loads(timing.read_text()) if timing.is_file() else None
+        return json.loads(results.read_text())
     if run.exists():
         shutil.rmtree(run)  # a fresh run: no stale checkpoints or logs
-    start = time.perf_counter()
     run_lightning_cli(["fit", *common, *schedule])
-    fit_seconds = time.perf_counter() - start
-    timing.write_text(json.dumps(round(fit_seconds, 1)))
     run_lightning_cli(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
-    return json.loads(results.read_text()), fit_seconds
+    return json.loads(results.read_text())
 
 
-def training_clips_per_s(run: Path) -> float:
-    """Median of the logged ``throughput/clips_per_s`` (``gcvideo.training.TrainThroughput``: data wait included)."""
-    values = []
-    for metrics in sorted(run.glob("logs/version_*/metrics.csv")):
-        with open(metrics, newline="") as f:
-            values += [float(r["throughput/clips_per_s"]) for r in csv.DictReader(f) if r.get("throughput/clips_per_s")]
-    return statistics.median(values) if values else float("nan")
+def table(runs: list[Path], out: Path) -> tuple[list[dict], str]:
+    """``gcvideo table --runs`` on the rows' run folders: its JSON rows and its Markdown (with top-1 per class);
+    the plot goes to OUT/top1_vs_macs.png."""
+    from gcvideo.cli.main import main as gcvideo
 
-
-def per_class_top1(run: Path) -> dict[str, float]:
-    """Video-level top-1 of each class, from the test's per-video predictions (missing videos left out)."""
-    hits: dict[str, list[int]] = {}
-    with open(run / "test" / "predictions.csv", newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            if r["status"] == "ok":
-                hits.setdefault(r["label"], []).append(int(r["correct"]))
-    return {label: sum(v) / len(v) for label, v in hits.items()}
-
-
-def complexity(row: str, args: argparse.Namespace, num_classes: int) -> dict:
-    """Parameters and MACs of the row's model as configured, on one test view."""
-    from gcvideo.models import count_macs, count_parameters, create
-
-    config = yaml.safe_load(config_path(row).read_text())
-    data = config["data"]["init_args"]
-    width, frames, crop = config["model"]["width"], data["frames"], data["test_crop"]
-    if args.quick:
-        width, frames = 4, 4
-    model = create(row, num_classes=num_classes, width=width)
-    return {"width": width, "input": f"{frames}x{crop}x{crop}", "params": count_parameters(model),
-            "macs": count_macs(model, (1, 3, frames, crop, crop))}
-
-
-def markdown(rows: list[dict], meta: dict) -> str:
-    lines = [
-        f"Synthetic data ({meta['classes']} classes, {meta['test_videos']} test videos, {meta['views']} views "
-        f"each), width-{meta['width']} Slow-R50 on {meta['input']} clips, {meta['epochs']} epochs, seed "
-        f"{meta['seed']}; measured on {meta['machine']}.",
-        "",
-        f"| row | model | params | MMACs ({meta['input']}) | top-1 | top-5 | train clips/s |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r['row']} | `{r['model']}` | {r['params'] / 1e3:.1f}k | {r['macs'] / 1e6:.2f} | "
-                     f"{100 * r['top1']:.1f} | {100 * r['top5']:.1f} | {r['train_clips_per_s']:.1f} |")
-    classes = list(rows[0]["per_class_top1"])
-    lines += ["", "Top-1 (%) per class:", "", "| class | " + " | ".join(r["row"] for r in rows) + " |",
-              "|---|" + "---|" * len(rows)]
-    for c in classes:
-        lines.append(f"| {c} | " + " | ".join(f"{100 * r['per_class_top1'].get(c, float('nan')):.0f}" for r in rows) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(rows: list[dict], path: Path) -> None:
-    """Top-1 against MACs, one labelled point per row."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4), dpi=100)
-    axis = fig.subplots()
-    points = [(r["macs"] / 1e6, 100 * r["top1"]) for r in rows]
-    x_span = (max(p[0] for p in points) - min(p[0] for p in points)) or 1.0
-    y_span = (max(p[1] for p in points) - min(p[1] for p in points)) or 1.0
-    for index, (r, (x, y)) in enumerate(zip(rows, points)):
-        # baseline, SNL and GC differ little in MACs and can tie in top-1: of two close points, the first is
-        # labelled on its left, and a label goes one line up for every earlier close point
-        near = [abs(x - px) < 0.05 * x_span and abs(y - py) < 0.05 * y_span for px, py in points]
-        left, up = any(near[index + 1:]), sum(near[:index])
-        axis.scatter(x, y, s=40)
-        axis.annotate(r["row"], (x, y), textcoords="offset points", xytext=(-6 if left else 6, -3 + 10 * up),
-                      ha="right" if left else "left", fontsize=8)
-    axis.set_xlabel(f"MMACs per {rows[0]['input']} view")
-    axis.set_ylabel("top-1 (%), 10x3 views" if rows[0]["views"] == 30 else "top-1 (%)")
-    axis.set_title("GCNet's Kinetics rows in miniature (synthetic data)", fontsize=10)
-    axis.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(str(path))
+    printed = []
+    for extra in (["--json"], ["--per-class", "--plot", str(out / "top1_vs_macs.png")]):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            code = gcvideo(["table", "--runs", *(str(r) for r in runs), *extra])
+        if code:
+            raise SystemExit(f"mini_table: gcvideo table failed with status {code}")
+        printed.append(buffer.getvalue())
+    return json.loads(printed[0]), printed[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,25 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = ensure_data(args)
-    num_classes = len((data / "classnames.txt").read_text().splitlines())
     test_list = test_subset(data, 0 if args.quick else args.test_per_class, out)
-    rows = []
     for index, row in enumerate(args.rows, 1):
         print(f"[{index}/{len(args.rows)}] {row}: fit {args.epochs} epochs, then test", flush=True)
-        results, fit_seconds = fit_and_test(row, data, out / row, args, test_list)
-        rows.append({"model": row, "row": ROWS[row], **complexity(row, args, num_classes),
-                     "top1": results["top1"], "top5": results["top5"], "videos": results["videos"],
-                     "missing": results["missing"], "views": results["views"],
-                     "per_class_top1": per_class_top1(out / row),
-                     "train_clips_per_s": training_clips_per_s(out / row), "fit_seconds": fit_seconds and round(fit_seconds, 1)})
-        print(f"    top-1 {results['top1']:.3f}, top-5 {results['top5']:.3f}, fit {fit_seconds} s", flush=True)
-    meta = {"classes": num_classes, "test_videos": rows[0]["videos"], "views": rows[0]["views"],
-            "width": rows[0]["width"], "input": rows[0]["input"], "epochs": args.epochs, "seed": args.seed,
-            "data": str(data), "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} compute thread(s)"}
-    (out / "table.json").write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n")
-    (out / "table.md").write_text(markdown(rows, meta))
-    plot(rows, out / "top1_vs_macs.png")
-    print(markdown(rows, meta))
+        results = fit_and_test(row, data, out / row, args, test_list)
+        print(f"    top-1 {results['top1']:.3f}, top-5 {results['top5']:.3f}", flush=True)
+    rows, markdown = table([out / row for row in args.rows], out)
+    caption = (f"Synthetic data ({data}), the configs of `configs/synthetic/`, {args.epochs} epoch(s), seed "
+               f"{args.seed}{', --quick' if args.quick else ''}; measured on {platform.machine()} CPU, "
+               f"{torch.get_num_threads()} compute thread(s). Rows, intervals and notes from `gcvideo table --runs`.")
+    (out / "table.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "table.md").write_text(f"{caption}\n\n{markdown}")
+    print(f"{caption}\n\n{markdown}")
     if "slow_r50_nl5" in args.rows:
         ckpt = out / "slow_r50_nl5" / "checkpoints" / "last.ckpt"
         code = gcvideo(["analyze", "--ckpt", str(ckpt), "--root", str(data), "--clips", str(args.analyze_clips),

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from training_fixtures import ROOT, TINY_VIDEO_OVERRIDES, TINY_VIDEOS, run_dir_args
+from training_fixtures import ROOT, TINY_IMAGE_OVERRIDES, TINY_VIDEO_OVERRIDES, TINY_VIDEOS, run_dir_args
 
 from gcvideo.cli.main import main
+from gcvideo.data.synthetic.images import write_image_dataset
 from gcvideo.data.synthetic.videos import write_video_dataset
 
 # stride 3: 16-frame videos leave 6 frames of room for a 4 x 3 window, so the centre one of 5 windows (index 2,
@@ -133,7 +134,8 @@ def test_untested_and_unreadable_runs(runs, capsys, tmp_path):
     rows = {r["model"]: r for r in _table(capsys, "--runs", str(untested))}
     assert (rows["slow_r50_gc5"]["status"], rows["slow_r50_gc5"]["not_tested"]) == ("not tested", 1)
     assert main(["table", "--runs", str(untested)]) == 0
-    assert "| `slow_r50_gc5` | 0 (1 not tested) | - | - | ~75.8 / ~92.3 | not tested | not tested |" in capsys.readouterr().out
+    row = "| `slow_r50_gc5` | 0 (1 not tested) | - | - | ~75.8 / ~92.3 | not tested | not tested |"
+    assert row in capsys.readouterr().out
     broken = tmp_path / "broken"
     shutil.copytree(runs["gc5_seed0"], broken)
     (broken / "test" / "results.json").write_text("{not json")
@@ -141,3 +143,24 @@ def test_untested_and_unreadable_runs(runs, capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"gcvideo table: error: {broken / 'test' / 'results.json'}: unreadable")
     assert main(["table", "--runs", str(tmp_path / "nowhere")]) == 2
+
+
+def test_image_runs_join_the_imagenet_table(runs, capsys, tmp_path):
+    """An image test writes results.json too (one view per image), so ResNet-50 runs join the ImageNet table."""
+    data = write_image_dataset(tmp_path / "images", classes=3, train_per_class=4, val_per_class=3, size=32, seed=0)
+    run = tmp_path / "resnet50"
+    common = ["--config", str(ROOT / "configs" / "synthetic" / "resnet50.yaml"), *TINY_IMAGE_OVERRIDES,
+              f"--data.init_args.root={data}", *run_dir_args(run)]
+    assert main(["fit", *common, "--trainer.max_epochs=1", "--trainer.limit_val_batches=0",
+                 "--model.lr_scheduler.init_args.warmup_epochs=0"]) == 0
+    assert main(["test", *common, "--ckpt_path=last"]) == 0
+    results = json.loads((run / "test" / "results.json").read_text())
+    with open(run / "test" / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert (results["videos"], results["views"], results["dataset"]["listed"], len(rows)) == (9, 1, 9, 9)
+    assert results["top1"] == statistics.fmean(int(r["correct"]) for r in rows) == results["top1_single_view"]
+    table = {r["model"]: r for r in _table(capsys, "--runs", str(run), str(runs["base_seed0"]))}
+    assert [r["table"] for r in table.values()] == ["Kinetics-400"] * 5 + ["ImageNet"] * 4
+    resnet = table["resnet50"]
+    assert (resnet["status"], resnet["paper_top1"], resnet["top1"]) == ("measured", 0.769, results["top1"])
+    assert table["resnet50_gc_r16"]["status"] == "no run" and table["resnet50_snl"]["paper_top1"] is None

@@ -12,18 +12,20 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import (  # noqa: F401
+    ROOT,
+    SYNTH_VIDEO_CONFIG,
+    TINY_IMAGE_OVERRIDES,
+    TINY_VIDEO_OVERRIDES,
+    run_dir_args,
+    tiny_videos,
+)
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
 from gcvideo.data.synthetic.images import write_image_dataset
 from gcvideo.training.provenance import compute_record
 
 SYNTH_CONFIGS = sorted((ROOT / "configs" / "synthetic").glob("*.yaml"))
-TINY_IMAGE_OVERRIDES = [
-    "--model.width=4", "--data.init_args.batch_size=4", "--data.init_args.num_workers=0",
-    "--data.init_args.train_crop=32", "--data.init_args.val_resize=32", "--data.init_args.val_crop=32",
-    "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-]
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,13 @@ TINY_VIDEO_OVERRIDES = [
     "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
 ]
 
+# The same for the image configs (resnet50*): a width-4 ResNet-50 on 32x32 images.
+TINY_IMAGE_OVERRIDES = [
+    "--model.width=4", "--data.init_args.batch_size=4", "--data.init_args.num_workers=0",
+    "--data.init_args.train_crop=32", "--data.init_args.val_resize=32", "--data.init_args.val_crop=32",
+    "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+]
+
 
 @pytest.fixture(scope="session")
 def tiny_videos(tmp_path_factory) -> Path:

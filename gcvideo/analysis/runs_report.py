@@ -11,7 +11,7 @@ from gcvideo.analysis.bootstrap import RESAMPLES
 from gcvideo.models.paper_accuracy import PYTORCHVIDEO_SLOW_R50
 from gcvideo.models.presets import IMAGE_INPUTS, PRESETS, VIDEO_INPUTS
 
-HEADER = ("model", "runs", "params", "GMACs", "paper top-1 / top-5", "top-1 / top-5 ({views})",
+HEADER = ("model", "runs", "params", "{unit}", "paper top-1 / top-5", "top-1 / top-5 ({views})",
           "top-1 / top-5 (1 view)", "Δ top-1 vs {baseline} [95% CI]", "videos", "missing", "GPU-hours",
           "test data")
 
@@ -53,12 +53,18 @@ def _runs(row: dict[str, Any]) -> str:
     return text
 
 
-def _size(row: dict[str, Any], shared_input: str | None) -> tuple[str, str]:
+def _size(row: dict[str, Any], shared_input: str | None, scale: float) -> tuple[str, str]:
     if row["params"] is None:
         return "-", "-"
     params = f"{row['params'] / 1e6:.3f}M" if row["params"] >= 1e6 else f"{row['params'] / 1e3:.1f}k"
-    macs = f"{row['macs'] / 1e9:.4g}" + ("" if shared_input else f" ({row['input']})")
+    macs = f"{row['macs'] / scale:.4g}" + ("" if shared_input else f" ({row['input']})")
     return params, macs
+
+
+def macs_unit(rows: list[dict[str, Any]]) -> tuple[float, str]:
+    """GMACs, or MMACs when every measured model is below one GMAC (small synthetic models)."""
+    macs = [r["macs"] for r in rows if r["macs"] is not None]
+    return (1e6, "MMACs") if macs and max(macs) < 1e9 else (1e9, "GMACs")
 
 
 def _delta(row: dict[str, Any], decimals: int) -> str:
@@ -75,7 +81,7 @@ def _cost(row: dict[str, Any]) -> str:
     if row["gpu_hours"] is not None:
         return f"{row['gpu_hours']:.3g}"
     if row["device_hours"] is not None:
-        return f"{row['device_hours']:.3g} ({row['accelerator'] or 'device'}-hours)"
+        return f"{row['device_hours']:.3g} {(row['accelerator'] or 'device').upper()}-hours"
     return "-"
 
 
@@ -96,30 +102,32 @@ def table_markdown(rows: list[dict[str, Any]], per_class: bool = False) -> str:
         views = {r["views"] for r in measured}
         inputs = {r["input"] for r in measured}
         shared_input = next(iter(inputs)) if len(inputs) == 1 else None
-        header = [h.format(views=f"{next(iter(views))} views" if len(views) == 1 else "all views",
-                           baseline=mine[0]["baseline"]) for h in HEADER]
+        scale, unit = macs_unit(mine)
+        count = next(iter(views)) if len(views) == 1 else None
+        header = [h.format(views="all views" if count is None else f"{count} view{'s' * (count != 1)}",
+                           baseline=mine[0]["baseline"], unit=unit) for h in HEADER]
         out += [f"### {table}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in mine:
             paper = (f"{_percent(r['paper_top1'], None, 1, bool(r['paper_approximate']))} / "
                      f"{_percent(r['paper_top5'], None, 1, bool(r['paper_approximate']))}")
-            cells = [f"`{r['model']}`", _runs(r), *_size(r, shared_input), paper,
+            cells = [f"`{r['model']}`", _runs(r), *_size(r, shared_input, scale), paper,
                      _pair(r, "top1", "top5", decimals), _pair(r, "top1_single_view", "top5_single_view", decimals),
                      _delta(r, decimals), _count(r["videos"]), _count(r["missing"]), _cost(r), _fingerprint(r)]
             out.append("| " + " | ".join(cells) + " |")
-        out += ["", *_notes(mine, table, shared_input)]
+        out += ["", *_notes(mine, table, shared_input, unit)]
         if per_class and measured:
             out += ["", *_per_class(measured, decimals)]
         out.append("")
     return "\n".join(out)
 
 
-def _notes(rows: list[dict[str, Any]], table: str, shared_input: str | None) -> list[str]:
+def _notes(rows: list[dict[str, Any]], table: str, shared_input: str | None, unit: str) -> list[str]:
     baseline = rows[0]["baseline"]
     source = ("Kinetics-400 action-recognition table (Slow-only R50 8x8, 10 x 3 views; pytorchvideo's "
               f"`slow_r50` checkpoint: {PYTORCHVIDEO_SLOW_R50.top1} / {PYTORCHVIDEO_SLOW_R50.top5})"
               if table == "Kinetics-400" else "ImageNet table (ResNet-50, 224 x 224)")
     notes = [f"Paper: GCNet (Cao et al., arXiv 1904.11492), its {source}; ~ marks approximate figures.",
-             "Measured: mean over a row's runs (± their standard deviation when there are several); GMACs per "
+             f"Measured: mean over a row's runs (± their standard deviation when there are several); {unit} per "
              f"view{f' at {shared_input}' if shared_input else ''}; 1 view: the window nearest the centre "
              "with its centre crop, from the same test pass.",
              f"Δ: top-1 minus `{baseline}`'s on the videos both evaluated, with a 95 % interval from a paired "

@@ -22,7 +22,8 @@ from gcvideo.models.presets import PRESETS, create
 
 TABLES = {"Kinetics-400": "slow_r50", "ImageNet": "resnet50"}  # table -> its baseline preset
 ACCURACIES = ("top1", "top5", "top1_single_view", "top5_single_view", "mean_class_top1")
-_DATA_CHECKS = (("list_sha256", "test list"), ("classes_sha256", "class list"), ("evaluated_sha256", "evaluated videos"))
+_DATA_CHECKS = (("list_sha256", "test list"), ("classes_sha256", "class list"),
+                ("evaluated_sha256", "evaluated videos"))
 # Every row has these keys (None where a row has no tested run, or no baseline to compare with).
 MEASURED_KEYS = (*ACCURACIES, *(f"{k}_std" for k in ACCURACIES), "videos", "missing", "views", "gpu_hours",
                  "device_hours", "clips_per_s", "accelerator", "dataset_sha256", "test_list_sha256", "classes_sha256",

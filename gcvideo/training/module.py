@@ -4,7 +4,8 @@ with the SlowFast recipe and test protocol (arXiv 1812.03982, Sec. 4 "Training" 
 The network is a ``gcvideo.models`` preset given by plain values (so checkpoints load with
 ``torch.load(weights_only=True)``); the optimizer and LR scheduler come from LightningCLI as callables.
 Video items (``video``) and image items (``image``) are both accepted. Validation is clip-level
-top-1/top-5; test is video-level over all views when the items carry view indices (10 x 3): the module
+top-1/top-5; test is video-level over all views when the items carry view indices (10 x 3), and per image
+(one view each) when the test set counts its images as ``num_videos``: the module
 logs the results and keeps them with the per-video tables in ``test_results``, which
 ``gcvideo.training.test_results.TestResultsWriter`` writes to ``<default_root_dir>/test/``.
 """
@@ -226,8 +227,12 @@ class Classifier(L.LightningModule):
             self.multiview.to(self.device)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        if self.multiview is None or "clip_index" not in batch:
+        if self.multiview is None or ("clip_index" not in batch and "index" not in batch):
             self._clip_step(batch, "test", self.test_top1, self.test_top5)
+            return
+        if "clip_index" not in batch:  # an image item: one view, its dataset index
+            probs = self.model(self._inputs(batch)).float().softmax(dim=1)
+            self.multiview.update(probs, batch["label"], batch["index"], batch["valid"])
             return
         video = batch["video"]  # (B, crops, C, T, H, W): one test item is a window with all its crops
         probs = self.model(self._inputs({"video": video.flatten(0, 1)})).float().softmax(dim=1)

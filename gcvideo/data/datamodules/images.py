@@ -20,7 +20,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from gcvideo.data.annotations.video_table import VideoTable
 from gcvideo.data.datamodules.loaders import make_loader
+from gcvideo.data.datamodules.split_record import SplitRecord
 from gcvideo.errors import require_positive
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,14 @@ class ImageFolderDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    # The multi-view test's view of an image set: every image is one "video" of one view (its ``index``).
+    num_videos = property(__len__)
+    views_per_video = views_per_item = 1
+
+    @property
+    def video_paths(self) -> list[str]:
+        return [path for path, _ in self.samples]
 
     def _load(self, i: int) -> torch.Tensor | None:
         path = self.samples[i][0]
@@ -100,6 +110,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         else:
             self._class_names = sorted(p.name for p in (self.root / train_dir).iterdir() if p.is_dir())
         self.train_dataset = self.val_dataset = None
+        self.split_records: dict[str, SplitRecord] = {}  # "train", "test": the images read (run records)
 
     @property
     def class_names(self) -> list[str]:
@@ -117,6 +128,12 @@ class ImageFolderDataModule(L.LightningDataModule):
         if stage in (None, "fit", "validate", "test") and self.val_dataset is None:
             self.val_dataset = ImageFolderDataset(self.root / self.val_dir, self._class_names, "val",
                                                   crop=self.val_crop, resize=self.val_resize, **common)
+        for split, folder, dataset in (("train", self.train_dir, self.train_dataset),
+                                       ("test", self.val_dir, self.val_dataset)):  # test = the val images
+            if dataset is not None and split not in self.split_records:
+                table = VideoTable(dataset.video_paths, [label for _, label in dataset.samples])
+                self.split_records[split] = SplitRecord.build(folder, table, str(self.root / folder),
+                                                              self._class_names, "pil")
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
         return make_loader(dataset, self.batch_size, self.num_workers, shuffle=shuffle)
