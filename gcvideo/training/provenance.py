@@ -97,11 +97,9 @@ def _version(package: str) -> str | None:
 
 def software_record(run_dir: str | Path) -> dict[str, Any]:
     """Versions of gcvideo, torch, lightning and av, and the sha256 of the last fit segment's saved config."""
-    import gcvideo
-
     path = Path(run_dir) / FIT_RECORD
     segments = json.loads(path.read_text(encoding="utf-8")).get("segments", []) if path.is_file() else []
-    return {"gcvideo": gcvideo.__version__, "torch": _version("torch"), "lightning": _version("lightning"),
+    return {"gcvideo": _version("gcvideo"), "torch": _version("torch"), "lightning": _version("lightning"),
             "av": _version("av"), "config_sha256": segments[-1].get("config_sha256") if segments else None}
 
 
