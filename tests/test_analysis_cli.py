@@ -1,4 +1,5 @@
-"""``gcvideo analyze`` end to end on a tiny trained NL checkpoint: stats.json, stats.md, readable PNGs."""
+"""``gcvideo analyze`` end to end on a tiny trained NL checkpoint: stats.json equal to the statistics computed
+directly from the blocks' full attention maps, stats.md, readable PNGs, the same statistics from an export."""
 
 from __future__ import annotations
 
