@@ -1,8 +1,8 @@
 """Errors that mean "the user's input is wrong" (a config value, a path, a file), not "gcvideo has a bug".
 
 The command line prints a ``UserError`` as one line saying what to fix and exits with status 2; other
-exceptions are bugs and keep their traceback. ``UserError`` is a ``ValueError``, so callers that already
-catch ``ValueError`` keep working.
+exceptions are bugs and keep their traceback. ``UserError`` is a ``ValueError``, so code that catches
+``ValueError`` catches it too.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""Decoding benchmarks of issue 12 and 13 (CPU, one thread per decoder, as a DataLoader worker runs).
+"""Decoding benchmarks (CPU, one thread per decoder, as a DataLoader worker runs).
 
 Costs are CPU milliseconds of this process (``time.process_time``, all its threads), the lesser of a
 few repeats: on a machine shared with other work, wall time measures the neighbours.
 
 1. Per-clip cost of an 8x8 window (8 frames 8 apart, random positions, the same for every backend) on
    Kinetics-like files: H.264 High with B-frames, GOP 250, 340x256 and 1280x720, 10 s at 30 fps with audio,
-   the same cut from a longer download with an edit list, and HEVC with an open GOP. "decord" is the path
-   of the previous release; "auto" routes per file.
+   the same cut from a longer download with an edit list, and HEVC with an open GOP. "decord" reads every
+   file with decord (the pytorchvideo/mmaction2 habit); "auto" routes per file.
 2. Flat cost: one window at the start, middle and end of a 3-minute video, PyAV seeking by timestamp
-   against PyAV decoding from the start (the previous PyAV path).
+   against PyAV decoding from the start (``pyav_sequential``).
 3. ``gcvideo data check``: seconds per 340x256 10 s video, and the speed-up of 2 workers over 1.
 
     python scripts/bench_decode.py [--out DIR] [--clips 12] [--check-videos 16]
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gcvideo.data.backends import DECODERS
-from gcvideo.data.check import check_split
-from gcvideo.data.decoding import decode_frames
-from gcvideo.data.probe import probe_video, torchcodec_available
-from gcvideo.data.scan import scan_video
+from gcvideo.data.decoding.backends import DECODERS
+from gcvideo.data.preparation.split_check import check_split
+from gcvideo.data.decoding.decode import decode_frames
+from gcvideo.data.decoding.probe import probe_video, torchcodec_available
+from gcvideo.data.decoding.video_check import check_video
 
 H264 = ["-c:v", "libx264", "-profile:v", "high", "-bf", "3", "-g", "250", "-keyint_min", "250", "-preset", "veryfast"]
 
@@ -78,7 +78,7 @@ def _cpu_ms(fn, repeats: int) -> float:
 def clip_costs(videos: dict[str, Path], clips: int) -> None:
     backends = ["decord", "auto", *(["torchcodec"] if torchcodec_available() else []), "pyav"]
     print(f"\n1. CPU ms per 8x8 clip (mean over {clips} random windows of the least of 3 repeats; "
-          f"decord = the previous default, auto = per file now)")
+          f"decord = every file with decord, auto = the backend per file)")
     print(f"{'file':<28}{'auto picks':<12}" + "".join(f"{b:>12}" for b in backends))
     for name, path in videos.items():
         if name.startswith("3-minute"):
@@ -119,10 +119,10 @@ def _decord_full_decode(path: Path) -> None:
 
 
 def check_cost(path: Path, videos: int, out: Path) -> None:
-    per_video = _cpu_ms(lambda: scan_video(str(path), "x"), 3) / 1000
-    previous = _cpu_ms(lambda: _decord_full_decode(path), 3) / 1000
+    per_video = _cpu_ms(lambda: check_video(str(path), "x"), 3) / 1000
+    full_decord = _cpu_ms(lambda: _decord_full_decode(path), 3) / 1000
     print(f"\n3. data check: {per_video:.2f} CPU s per 340x256 10 s video (in-order decode + backend checks; "
-          f"the previous check, a full decord decode: {previous:.2f} s); wall time of whole runs:")
+          f"a full decord decode for comparison: {full_decord:.2f} s); wall time of whole runs:")
     root = out / "check"
     shutil.rmtree(root, ignore_errors=True)
     (root / "videos").mkdir(parents=True)

@@ -16,12 +16,8 @@ Measured (each in a fresh child process, so one measure does not warm the next):
     PYTHONPATH=$PWD python scripts/bench_scale.py --root /tmp/gcvideo_k400_tree --only memory --workers 4
 
 Compare with another checkout by pointing PYTHONPATH at it (the script uses only KineticsDataModule and
-resolve_split). Measured on a shared 2-core machine, old (main) vs new (issue 13), same load: 240k-row
-``path label`` list with names 38-53 s vs 2.4-3.3 s; official CSV about the same (now also finding
-.webm/.mkv files by listing each folder once); 4 workers after 60k training items: +72 MiB USS per
-worker vs +2-3 MiB (the train table is 21 MiB of numpy). A full epoch (4 workers, 239,968 items): worker USS
-24 -> 39 MiB while PyAV's unfinished demux generators leaked, 24-25 -> 24-25 MiB since they are closed.
-Do not commit the tree; it is rebuilt in about a minute.
+resolve_split). The figures measured with it are in docs/benchmarks.md. Do not commit the tree; it is
+rebuilt in about a minute.
 """
 
 from __future__ import annotations
@@ -45,7 +41,8 @@ def build_tree(root: Path) -> None:
     import numpy as np
 
     from gcvideo.data.annotations import kinetics400_class_names
-    from gcvideo.data.synth import KINETICS_HEADER, write_mp4
+    from gcvideo.data.annotations import KINETICS_HEADER
+    from gcvideo.data.synthetic.videos import write_mp4
 
     if (root / "done.json").is_file():
         return
@@ -106,7 +103,7 @@ def measure_parse(root: Path) -> dict:
     data.setup()
     out["data module: train + val + test datasets (s)"] = time.perf_counter() - t0
     out["rss after building (MiB)"] = _memory(os.getpid())["rss"]
-    table = getattr(data.train_dataset, "table", None)  # VideoTable (absent before issue 13)
+    table = getattr(data.train_dataset, "table", None)  # VideoTable (absent in a checkout without one)
     if table is not None:
         out["train VideoTable (MiB)"] = table.nbytes / 2**20
     return out

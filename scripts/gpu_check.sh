@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The GPU check of gcvideo in one run of about 9 minutes on one GPU (issues 9 and 10); unchanged on any
-# CUDA machine. Stages, in order of importance, each with its own time cap inside one budget:
+# The GPU check of gcvideo in one run of about 9 minutes on one GPU; it runs unchanged on any CUDA
+# machine. Stages, in order of importance, each with its own time cap inside one budget:
 #   1. train_eager  scripts/bench_train.py: model-only training clips/s of the five Kinetics rows at full size
 #                   (bf16 autocast, channels_last_3d, batch 8 as in the recipe): the blocks' step-time ratios;
 #   2. blocks_*     scripts/bench_blocks.py on CUDA, bf16 and fp32: GC/SNL against the bandwidth floor (time,
 #                   kernels per training step and GPU busy time: launch-bound or not) and every NL attention
 #                   path against pytorchvideo's NonLocal (the policy's pick marked);
 #   3. pipeline     scripts/gpu_check.py: end-to-end `gcvideo fit` clips/s and data-wait fraction on
-#                   Kinetics-like videos it writes (today's pipeline, the speed-ups, prepared files),
+#                   Kinetics-like videos it writes (the baseline pipeline, the speed-ups, prepared files),
 #                   next to model-only clips/s at the fit's batch, and the per-worker CPU rate;
 #   4. graphs       scripts/bench_train.py --compile --compile-mode reduce-overhead (CUDA graphs): what the
 #                   blocks cost once kernel launches are free (GC/SNL at batch 8 are launch-bound);

@@ -1,4 +1,4 @@
-"""GCNet's action-recognition table in miniature, on the embedded synthetic dataset (issue 5).
+"""GCNet's action-recognition table in miniature, on the embedded synthetic dataset.
 
 Trains the synthetic versions of the five Kinetics rows (baseline, +5 NL, +5 SNL, +5 GC, +GC in all
 res3-res5 blocks; configs/synthetic/*.yaml) with the same seed and schedule, tests each with 10x3 views,
@@ -100,7 +100,7 @@ def test_subset(data: Path, per_class: int, out: Path) -> Path | None:
 
 def ensure_data(args: argparse.Namespace) -> Path:
     """The dataset root, generated first when it has no classnames.txt."""
-    from gcvideo.data.synth import write_video_dataset
+    from gcvideo.data.synthetic.videos import write_video_dataset
 
     root = Path(args.data)
     if not (root / "classnames.txt").is_file():

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
-from gcvideo.data.synth import KINETICS_HEADER, write_mp4, write_video_dataset
+from gcvideo.data.annotations import KINETICS_HEADER
+from gcvideo.data.synthetic.videos import write_mp4, write_video_dataset
 
 TINY = dict(classes=3, train_per_class=2, val_per_class=1, test_per_class=2, seconds=1.0, fps=16.0,
             size=(32, 24), seed=0, workers=1, progress=False)
@@ -48,3 +51,26 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
     files["truncated"].write_bytes(good[: len(good) // 3])
     write_mp4(files["short"], ramp_video(2), 8)
     return files
+
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+
+
+def all_frames(path) -> np.ndarray:
+    """The reference: every frame, decoding from the start."""
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def packets(path) -> list:
+    """(pts, is keyframe) of every video packet with a timestamp, in file order."""
+    with av.open(str(path)) as container:
+        return [(p.pts, p.is_keyframe) for p in container.demux(video=0) if p.pts is not None]
+
+
+def kinetics_tree(root: Path, rows: list[tuple], files: list[str]) -> None:
+    """A val split of ``rows`` in the official CSV and the (empty) video ``files`` under videos/val."""
+    write_kinetics_rows(root, "val", rows)
+    for name in files:
+        (root / "videos" / "val" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "videos" / "val" / name).write_bytes(b"x")

@@ -29,7 +29,7 @@ TINY = [  # width-4 model on 4x32x32 clips, as the training tests do
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """(dataset root, last.ckpt of slow_r50_nl5 trained one tiny epoch)."""
     from gcvideo.cli.lightning_cli import run_lightning_cli
-    from gcvideo.data.synth import write_video_dataset
+    from gcvideo.data.synthetic.videos import write_video_dataset
 
     data = write_video_dataset(tmp_path_factory.mktemp("videos"), classes=3, train_per_class=2, val_per_class=2,
                                test_per_class=1, seconds=1.0, fps=16.0, size=(32, 32), seed=0, workers=1,

@@ -1,4 +1,4 @@
-"""The command line's traps (issue 11), each a test that failed before: a checkpoint of another
+"""The command line's traps, each a test: a checkpoint of another
 architecture or class list, evaluation without weights, a second run in a run folder, the schedule's
 length, Ctrl-C; and what users see: one line per user error (exit 2), the run folder, percentages,
 line-wise progress, TensorBoard logs and curves."""
@@ -19,7 +19,7 @@ import lightning as L
 import pytest
 import torch
 import yaml
-from test_training_helpers import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, tiny_videos  # noqa: F401
+from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, tiny_videos  # noqa: F401
 
 from gcvideo.cli.main import main as gcvideo
 from gcvideo.training import Classifier
@@ -120,8 +120,8 @@ def test_one_run_per_run_folder_and_last_means_this_run(run, tiny_videos, tmp_pa
     line = _error_line(capsys)
     assert "already holds a run (last.ckpt: epoch 1, step 6)" in line and "--ckpt_path last" in line
     assert gcvideo(["fit", *_args(tiny_videos, folder), "--trainer.fast_dev_run=true"]) == 0
-    assert _files(checkpoints) == before  # the smoke test wrote no checkpoint (it used to add last-v1.ckpt)
-    stale = checkpoints / "last-v1.ckpt"  # as left by older versions: newer, and not this run's latest state
+    assert _files(checkpoints) == before  # the smoke test writes no checkpoint
+    stale = checkpoints / "last-v1.ckpt"  # a stray checkpoint, newer than last.ckpt: "last" still means last.ckpt
     shutil.copy(checkpoints / "last.ckpt", stale)
     capsys.readouterr()
     assert gcvideo(["fit", *_args(tiny_videos, folder), "--trainer.max_epochs=3", "--ckpt_path=last"]) == 0
@@ -132,10 +132,10 @@ def test_one_run_per_run_folder_and_last_means_this_run(run, tiny_videos, tmp_pa
 # --- 4. the schedule's length is the trainer's ------------------------------------------------------
 def test_the_schedule_follows_trainer_max_epochs(run):
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["lr_schedulers"][0]
-    assert state["max_epochs"] == 2.0  # the config's scheduler has no length of its own any more
+    assert state["max_epochs"] == 2.0  # trainer.max_epochs: the config's scheduler has no length of its own
     lrs = [float(row.split(",")[-1]) for row in (run / "curves.csv").read_text().splitlines()[1:]]
     assert len(lrs) == 2 and lrs[0] > lrs[1]
-    # 6 steps: warm-up over epoch 0, half-cosine to 0 over epoch 1; the old 8-epoch cosine ended near 0.0088
+    # 6 steps: warm-up over epoch 0, half-cosine to 0 over epoch 1 (a cosine over 8 epochs is near 0.0088 here)
     assert lrs[-1] < 0.1 * 0.01
     # every step's rate is the recipe's (PySlowFast lr_policy) over E = trainer.max_epochs = 2 epochs of 3 steps:
     # lr 0.01 at its peak, a linear warm-up from 0.001 to the cosine's value at epoch 1
@@ -211,11 +211,11 @@ def test_ctrl_c_with_data_workers_prints_one_line(tiny_videos, tmp_path):  # noq
     ("--model.widht=4", "unrecognized arguments: --model.widht=4"),
     ("--model.preset=slow_r50_gc6", "unknown model 'slow_r50_gc6'; valid presets: slow_r50,"),
     ("--data.init_args.batch_size=0", "data.init_args.batch_size must be >= 1, got 0"),
-    ("--data.init_args.frames=0", "data.init_args.frames must be >= 1, got 0"),  # a traceback from the dataset before
+    ("--data.init_args.frames=0", "data.init_args.frames must be >= 1, got 0"),  # not a traceback from the dataset
     ("--data.init_args.test_crops=0", "data.init_args.test_crops must be >= 1, got 0"),
-    ("--checkpoint.dirpath=/tmp", "--checkpoint.dirpath follows trainer.default_root_dir"),  # a riddle before
+    ("--checkpoint.dirpath=/tmp", "--checkpoint.dirpath follows trainer.default_root_dir"),  # says why
     ("--trainer.logger.init_args.save_dir=/elsewhere", "--trainer.logger.init_args.save_dir follows trainer.default"),
-    # ignored before
+    # (the parser alone would replace it with the run folder without a word)
     ("--data.init_args.root=/no/such/root", "/no/such/root"),
     ("--trainer.precision=17", "trainer.precision: 17 is not accepted (expected Literal[64, 32, 16]"),
     ("--config=/no/such.yaml", "config: File does not exist: '/no/such.yaml'"),
@@ -228,7 +228,8 @@ def test_user_errors_print_one_line_and_exit_2(option, message, tiny_videos, tmp
 
 @pytest.mark.parametrize("key", ["checkpoint.dirpath", "trainer.logger.init_args.save_dir"])
 def test_run_folder_options_in_a_config_file_are_refused_unless_the_same(key, tiny_videos, tmp_path, capsys):  # noqa: F811
-    """jsonargparse replaced them with the linked run folder without a word: checkpoints went elsewhere."""
+    """jsonargparse alone replaces them with the linked run folder without a word: checkpoints and logs would
+    not be where the file says."""
     section, *rest = key.split(".")
     extra = tmp_path / "extra.yaml"
 
@@ -297,17 +298,9 @@ def test_test_prints_its_run_folder_percentages_and_progress_lines(run, tiny_vid
 
 
 def test_image_data_sizes_are_checked_before_anything_is_read(tmp_path):
-    from gcvideo.data.image_datamodule import ImageFolderDataModule
+    from gcvideo.data.datamodules.images import ImageFolderDataModule
     from gcvideo.errors import UserError
 
     with pytest.raises(UserError, match=r"^data.init_args.val_crop must be >= 1, got 0$"):
         ImageFolderDataModule(str(tmp_path / "no_such_root"), val_crop=0)
 
-
-def test_run_folder_options_in_either_form():
-    from gcvideo.cli.lightning_cli import _given, _without
-
-    args = ["fit", "--checkpoint.dirpath", "/a", "--x=1", "--checkpoint.dirpath=/b", "--y", "2"]
-    assert _given(args, "checkpoint.dirpath") == "/b"  # the last one, as the parser takes it
-    assert _without(args, "checkpoint.dirpath") == ["fit", "--x=1", "--y", "2"]
-    assert _given(["fit"], "checkpoint.dirpath") is None

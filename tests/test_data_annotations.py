@@ -1,10 +1,9 @@
-import csv
+"""Annotation formats: Kinetics CSVs, path-label lists and class folders, class lists, and the numpy video table."""
 
 import pytest
+from data_fixtures import kinetics_tree, tiny_dataset, write_kinetics_rows  # noqa: F401
 
-from data_fixtures import bad_files, tiny_dataset, write_kinetics_rows  # noqa: F401
 from gcvideo.data.annotations import kinetics400_class_names, resolve_split
-from gcvideo.data.check import check_split
 
 
 def test_kinetics_class_list_is_alphabetical():
@@ -41,36 +40,11 @@ def test_path_pattern_and_quoted_labels(tmp_path):
     assert names[r.label] == "passing American football (in game)"
 
 
-def test_data_check_writes_clean_and_bad_lists(tiny_dataset, bad_files, tmp_path):  # noqa: F811
-    root = tmp_path / "ds"
-    rows = list(csv.reader(open(tiny_dataset / "annotations" / "test.csv")))[1:]
-    good = [tiny_dataset / "videos" / "test" / r[0] / f"{r[1]}_{int(r[2]):06d}_{int(r[3]):06d}.mp4" for r in rows]
-    lines = [f"{p} 0" for p in good[:2]] + [f"{bad_files[k]} 1" for k in ("missing", "empty", "garbage", "short")]
-    root.mkdir()
-    (root / "classnames.txt").write_text("a\nb\n")
-    (root / "test.txt").write_text("\n".join(lines) + "\n")
-    summary = check_split(root, "test", workers=2, timeout=30, min_frames=4, progress=False)
-    assert (summary["videos"], summary["clean"], summary["bad"]) == (6, 2, 4)
-    clean = (root / "annotations" / "test.clean.csv").read_text().splitlines()
-    assert [line.rsplit(" ", 1)[1] for line in clean] == ["0", "0"]
-    bad = list(csv.DictReader(open(root / "annotations" / "test.bad.csv")))
-    assert [b["reason"].split(":")[0] for b in bad] == ["missing", "empty", "undecodable", "too short"]
-    records, fmt, _ = resolve_split(root, "test", ["a", "b"], list_suffix=".clean")
-    assert len(records) == 2 and all(p.is_file() for p in map(__import__("pathlib").Path, (r.path for r in records)))
-
-
-def test_data_check_kinetics_format(tiny_dataset):  # noqa: F811
-    summary = check_split(tiny_dataset, "val", workers=1, progress=False)
-    assert summary["format"] == "kinetics" and summary["clean"] == 3
-    header = (tiny_dataset / "annotations" / "val.clean.csv").read_text().splitlines()[0]
-    assert header == "label,youtube_id,time_start,time_end,split"
-
-
-# --- the compact store (issue 13) -----------------------------------------------------------------------
+# --- the compact store: numpy columns shared by DataLoader workers ----------------------------------------
 def test_string_column_and_video_table_round_trip():
     import numpy as np
 
-    from gcvideo.data.video_table import StringColumn, VideoRecord, VideoTable
+    from gcvideo.data.annotations.video_table import StringColumn, VideoRecord, VideoTable
 
     strings = ["a.mp4", "", "vidéo à Zürich/ß.webm", "x" * 300]
     column = StringColumn.from_strings(strings)
@@ -107,19 +81,12 @@ def test_path_label_list_with_class_names_with_spaces(tmp_path):
                    ("v.mp4", names[12]), ("s t.mp4", "zumba")]
 
 
-def _kinetics_tree(root, rows, files):
-    write_kinetics_rows(root, "val", rows)
-    for name in files:
-        (root / "videos" / "val" / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / "videos" / "val" / name).write_bytes(b"x")
-
-
 def test_kinetics_csv_finds_any_video_extension_with_one_listing_per_folder(tmp_path, monkeypatch):
     import os
 
     rows = [("abseiling", "a" * 11, 1, 11, "val"), ("abseiling", "b" * 11, 2, 12, "val"),
             ("zumba", "c" * 11, 3, 13, "val"), ("zumba", "d" * 11, 4, 14, "val"), ("zumba", "e" * 11, 5, 15, "val")]
-    _kinetics_tree(tmp_path, rows, ["abseiling/aaaaaaaaaaa_000001_000011.mp4",
+    kinetics_tree(tmp_path, rows, ["abseiling/aaaaaaaaaaa_000001_000011.mp4",
                                     "abseiling/bbbbbbbbbbb_000002_000012.webm",
                                     "zumba/ccccccccccc_000003_000013.mkv", "zumba/ccccccccccc_000003_000013.MP4",
                                     "zumba/ddddddddddd_000004_000014.txt"])  # not a video: d has no file
@@ -140,18 +107,6 @@ def test_kinetics_csv_finds_any_video_extension_with_one_listing_per_folder(tmp_
                      "ddddddddddd_000004_000014.mp4", "eeeeeeeeeee_000005_000015.mp4"]  # missing: the pattern's
     assert table.columns["file_found"].tolist() == [True, True, True, False, False]
     assert [r.row for r in table][0] == ("abseiling", "a" * 11, "1", "11", "val")
-
-
-def test_missing_files_are_counted_once_by_the_data_module(tmp_path, caplog):
-    from gcvideo.data import KineticsDataModule
-
-    rows = [("abseiling", "a" * 11, 1, 11, "val"), ("zumba", "b" * 11, 2, 12, "val"), ("zumba", "c" * 11, 3, 13, "val")]
-    _kinetics_tree(tmp_path, rows, ["abseiling/aaaaaaaaaaa_000001_000011.mp4"])
-    with caplog.at_level("WARNING"):
-        table = KineticsDataModule(str(tmp_path)).records("val")
-    assert len(table) == 3
-    (message,) = [r.getMessage() for r in caplog.records]
-    assert "2 of 3 rows have no video file" in message and "bbbbbbbbbbb_000002_000012" in message
 
 
 def test_kinetics_header_in_any_order_with_extra_columns(tmp_path):

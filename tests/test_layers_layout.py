@@ -211,9 +211,9 @@ def test_compiled_block_forward_and_backward_equal_eager(kind, opts):
 def test_compiled_block_trains_under_autocast(kind, opts):
     """bf16 autocast, as ``--trainer.precision bf16-mixed``: one graph, forward and backward as eager.
 
-    The GC/SNL pooling's backward used to switch autocast off unconditionally; dynamo traces that backward
-    inside the forward's autocast-off region and failed an assertion ("Global autocast(cpu)_enabled state
-    changed while dynamo tracing")."""
+    Dynamo traces the GC/SNL pooling's backward inside the forward's autocast-off region; a backward that
+    switched autocast off there too would fail dynamo's assertion ("Global autocast(cpu)_enabled state
+    changed while dynamo tracing"), so ``autocast_off`` acts only where autocast is on."""
     block = _randomised(kind, opts, 3)
     x = _input(3, torch.bfloat16).contiguous(memory_format=torch.channels_last_3d)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -221,4 +221,4 @@ def test_compiled_block_trains_under_autocast(kind, opts):
         torch._dynamo.reset()
         compiled = _forward_backward(torch.compile(block, backend="aot_eager", fullgraph=True), x)
     for got, want in zip(compiled, eager):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)  # the same ops: bitwise equal today
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)  # aot_eager runs the eager ops

@@ -49,7 +49,7 @@ def test_pytorchvideo_weights_load_strictly_with_equal_outputs():
     _randomise(ref)
     ours = create("slow_r50", num_classes=5, width=SMALL).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
-    x = torch.randn(1, 3, 8, 224, 224)  # the original head pools exactly 8x7x7 here
+    x = torch.randn(1, 3, 8, 224, 224)  # pytorchvideo's head pools exactly 8x7x7 here
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
         assert ours(torch.randn(1, 3, 8, 256, 256)).shape == (1, 5)  # adaptive head: test crops of 256

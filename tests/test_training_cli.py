@@ -6,6 +6,7 @@ top-5 classes and features per video file."""
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import math
 from pathlib import Path
@@ -14,10 +15,10 @@ import lightning as L
 import pytest
 import torch
 import yaml
-from test_training_helpers import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
-from gcvideo.data.synth_images import write_image_dataset
+from gcvideo.data.synthetic.images import write_image_dataset
 from gcvideo.models import count_parameters, create
 
 SYNTH_CONFIGS = sorted((ROOT / "configs" / "synthetic").glob("*.yaml"))
@@ -209,6 +210,9 @@ def test_short_fit_beats_chance_and_multiview_test_reports(tiny_videos, tmp_path
     assert results["top1"] > 0.6, results  # chance is 1/3
     lines = (tmp_path / "test" / "predictions.csv").read_text().splitlines()
     assert len(lines) == 13 and lines[0].startswith("video_index,path,label,status")
+    rows = list(csv.DictReader(lines))
+    assert {r["status"] for r in rows} == {"ok"}
+    assert results["top1"] == sum(int(r["correct"]) for r in rows) / len(rows)  # the same videos, the same top-1
 
 
 def test_predict_writes_top5_and_features_per_video_file(tiny_videos, baseline_ckpt, tmp_path):
@@ -234,3 +238,17 @@ def test_predict_writes_top5_and_features_per_video_file(tiny_videos, baseline_c
         feats, valid = f.get_tensor("features"), f.get_tensor("valid")
         assert json.loads(f.metadata()["paths"]) == json.loads(paths)
     assert feats.shape == (3, 4 * 32) and valid.tolist() == [True, True, False]  # D = 32 x width
+
+
+def test_describe_data_keeps_how_clips_are_sampled():
+    """analyze and export rebuild the input pipeline from data_info: the sampling rate must travel with it
+    (by time at 30 fps for Kinetics, by frame index for the synthetic configs)."""
+    from types import SimpleNamespace
+
+    from gcvideo.training.module import describe_data
+
+    common = dict(frames=8, stride=8, val_crop=224, test_crop=256, test_short_side=256, mean=(0.45,) * 3,
+                  std=(0.225,) * 3)
+    assert describe_data(SimpleNamespace(**common, target_fps=30))["target_fps"] == 30.0
+    assert describe_data(SimpleNamespace(**common, target_fps=None))["target_fps"] is None
+    assert "target_fps" not in describe_data(SimpleNamespace(val_crop=224, val_resize=256))  # images

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch._dynamo
-from test_training_helpers import SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
 from gcvideo.models import create

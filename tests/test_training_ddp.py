@@ -13,13 +13,13 @@ import subprocess
 import sys
 from collections import Counter
 
-from test_training_helpers import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 # The CLI, with every decode attempt and the bad-video log written to files (Lightning starts the second
 # process by running this same script again, so both processes are counted).
 COUNTING_CLI = """
 import logging, os, sys
-import gcvideo.data.video_dataset as video_dataset
+import gcvideo.data.clips.datasets as video_dataset
 
 real_decode = video_dataset.decode_frames
 
@@ -29,7 +29,7 @@ def counted_decode(path, *args, **kwargs):
     return real_decode(path, *args, **kwargs)
 
 video_dataset.decode_frames = counted_decode
-logging.getLogger("gcvideo.data.bad_videos").addHandler(logging.FileHandler(os.environ["BAD_LOG"]))
+logging.getLogger("gcvideo.data.clips.bad_videos").addHandler(logging.FileHandler(os.environ["BAD_LOG"]))
 from gcvideo.cli.main import main
 sys.exit(main())
 """

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from test_training_helpers import ROOT, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import ROOT, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
-from gcvideo.data.synth_images import write_image_dataset
+from gcvideo.data.synthetic.images import write_image_dataset
 from gcvideo.models import create
 
 KINETICS = sorted((ROOT / "configs" / "kinetics400").glob("*.yaml"))

@@ -1,9 +1,9 @@
-"""Training queues step after step without waiting for the GPU (issue 9: the fit fed at the model's rate).
+"""Training queues step after step without waiting for the GPU, so that a fit runs at the model's rate.
 
-Two things in our training code made the CPU wait for the GPU at every step on CUDA: a Python number
+Two things in a training step would make the CPU wait for the GPU at every step on CUDA: a Python number
 given to ``self.log`` (Lightning copies it to the GPU with a blocking copy) and a GPU tensor logged with
 ``prog_bar=True`` (Lightning calls ``.item()`` on it after every batch). A CPU run cannot observe a
-synchronisation, so these tests check both causes directly, and that the bars still show the loss.
+synchronisation, so these tests check that neither cause is there, and that the bars still show the loss.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from test_training_helpers import SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
+from training_fixtures import SYNTH_VIDEO_CONFIG, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
 from gcvideo.training.bar_metrics import LOSS_KEY, LossReader, TerminalProgressBar, cpu_scalar, with_loss
@@ -112,7 +112,7 @@ def test_ddp_broadcasts_sigterm_once_per_logging_interval(tiny_videos, tmp_path)
     import subprocess
     import sys
 
-    from test_training_helpers import ROOT
+    from training_fixtures import ROOT
 
     (tmp_path / "cli.py").write_text(COUNTING_FIT)
     args = [sys.executable, str(tmp_path / "cli.py"), "fit", "--config", str(SYNTH_VIDEO_CONFIG), *TINY_VIDEO_OVERRIDES,

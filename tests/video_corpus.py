@@ -1,4 +1,4 @@
-"""A small corpus of real-world video files, made with the ffmpeg command line (issue 12).
+"""A small corpus of real-world video files, made with the ffmpeg command line.
 
 Every frame paints its index as a 4 x 3 grid of black/white blocks (12 bits, least significant first,
 row by row), big enough to survive lossy coding, so a decoded frame can be identified by
@@ -173,7 +173,7 @@ def painted(frames: np.ndarray, rotation: int) -> list[int]:
 def wrong_frames(path: str | Path, rotation: int, backend: str, seed: int = 0, views: int = 6) -> int:
     """Wrong frames (or of a wrong shape) among random sets of 8 indices decoded with ``backend``, against
     an in-order decode."""
-    from gcvideo.data.decoding import decode_frames
+    from gcvideo.data.decoding.decode import decode_frames
 
     reference = reference_frames(path)
     rng = np.random.default_rng(seed)
@@ -188,7 +188,7 @@ def wrong_frames(path: str | Path, rotation: int, backend: str, seed: int = 0, v
 
 def shown_as_ffmpeg_shows(turned: str | Path, shown: np.ndarray, backend: str) -> bool:
     """Whether ``backend`` decodes the first frames of ``turned`` exactly as ``shown``."""
-    from gcvideo.data.decoding import decode_frames
+    from gcvideo.data.decoding.decode import decode_frames
 
     frames = decode_frames(turned, lambda count: np.arange(len(shown)), backend).numpy()
     return bool(np.array_equal(frames, shown))

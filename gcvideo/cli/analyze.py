@@ -18,6 +18,8 @@ from typing import Any
 
 from torch import nn
 
+from gcvideo.data.decoding.decoders import DECODER_NAMES
+
 DEFAULTS = {"frames": 8, "stride": 8, "crop": 224, "short_side": 256}
 
 
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--root", required=True, help="dataset root (as for training, e.g. datasets/synthetic)")
     data.add_argument("--split", default="val", help="split read through the validation pipeline (default: val)")
     data.add_argument("--annotation-format", default="auto", help="video annotation format (default: auto)")
-    data.add_argument("--decoder", default="auto", choices=("auto", "decord", "pyav", "torchcodec", "pyav_sequential"),
+    data.add_argument("--decoder", default="auto", choices=DECODER_NAMES,
                       help="video decoder (default: auto, exact PyAV seeking; see README, Data)")
     for name, help_ in (("frames", "frames per clip"), ("stride", "frame stride"), ("crop", "centre crop size"),
                         ("short-side", "short side before the crop")):
@@ -84,8 +86,8 @@ def build_dataset(args: argparse.Namespace, model: nn.Module, info: dict[str, An
         data = KineticsDataModule(args.root, frames=pick["frames"], stride=pick["stride"], batch_size=args.batch_size,
                                   num_workers=args.num_workers, val_short_side=pick["short_side"],
                                   val_crop=pick["crop"], decoder=args.decoder,
-                                  # sampled as in training: by time, or by frame index for models trained
-                                  # before sampling by time existed (and the synthetic configs)
+                                  # sampled as in training: by time when the checkpoint stores target_fps,
+                                  # else by frame index (checkpoints without it, the synthetic configs)
                                   target_fps=info.get("target_fps"),
                                   annotation_format=args.annotation_format, val_split=args.split, **norm)
     else:

@@ -1,4 +1,4 @@
-"""``gcvideo export``: a trained checkpoint's backbone to safetensors with its metadata (issue 4).
+"""``gcvideo export``: a trained checkpoint's backbone to safetensors with its metadata.
 
     gcvideo export --ckpt runs/x/checkpoints/last.ckpt --out backbone.safetensors [--with-head]
 

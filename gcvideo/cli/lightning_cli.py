@@ -1,4 +1,4 @@
-"""``gcvideo fit|validate|test|predict``: LightningCLI over ``gcvideo.training.Classifier`` (issue 4).
+"""``gcvideo fit|validate|test|predict``: LightningCLI over ``gcvideo.training.Classifier``.
 
     gcvideo fit --config configs/kinetics400/slow_r50_gc5.yaml [--data.root DIR] [--ckpt_path last]
     gcvideo test --config configs/kinetics400/slow_r50_gc5.yaml --ckpt_path runs/.../checkpoints/last.ckpt
@@ -13,17 +13,18 @@ What this adds to plain LightningCLI:
 - validate / test / predict refuse to score untrained weights unless ``--random_weights true``;
 - one run per run folder (``trainer.default_root_dir``): a ModelCheckpoint (``--checkpoint.*``) fixed at
   ``<run>/checkpoints`` with one ``last.ckpt``; ``fit`` refuses a folder holding another run, resumes
-  this one with ``--ckpt_path last``, and ``fast_dev_run`` writes no checkpoint;
+  this one with ``--ckpt_path last``, and ``fast_dev_run`` writes no checkpoint; the checkpoint folder and
+  the logs' folder follow the run folder (``gcvideo.cli.run_folder_options``);
 - the LR schedule takes its length from ``trainer.max_epochs``, checked before any process starts;
 - Ctrl-C during fit saves ``last.ckpt`` where it stopped (``gcvideo.training.interrupt``);
 - CSV and TensorBoard logs in ``<run>/logs/version_N`` (``--tensorboard false`` for CSV only), line-wise
   progress when the output is not a terminal, the run folder and results printed, curves at the end;
-- a PredictionWriter (``--prediction.*``) used by ``predict``; the saved ``config.yaml`` is overwritten.
+- a PredictionWriter (``--prediction.*``) used by ``predict``, a TestResultsWriter (``<run>/test/``) used by
+  ``test``; the saved ``config.yaml`` is overwritten.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -37,86 +38,35 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from gcvideo.cli import summary
+from gcvideo.cli.run_folder_options import (
+    arguments_to_parse,
+    check_run_folder_options,
+    given_run_folder_options,
+)
 from gcvideo.errors import UserError
 from gcvideo.training.bar_metrics import TerminalProgressBar
-from gcvideo.training.checkpoint_check import check_fits, check_state_fits, saved_architecture
+from gcvideo.training.checkpoint_check import (
+    check_fits,
+    check_state_fits,
+    saved_architecture,
+)
 from gcvideo.training.interrupt import SaveOnInterrupt
 from gcvideo.training.line_progress import LineProgressBar
 from gcvideo.training.module import Classifier, describe_data
 from gcvideo.training.prediction import PredictionWriter
-from gcvideo.training.run_folder import LAST, checkpoint_position, check_new_or_resumed, resolve_resume
+from gcvideo.training.run_folder import (
+    LAST,
+    check_new_or_resumed,
+    checkpoint_dir,
+    checkpoint_position,
+    resolve_resume,
+    run_folder,
+)
 from gcvideo.training.sigterm_broadcast import SigtermBroadcastEvery
+from gcvideo.training.test_results import TestResultsWriter
 from gcvideo.training.throughput import TrainThroughput
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
-
-
-def run_folder(default_root_dir: str | None) -> str:
-    """The run folder: ``trainer.default_root_dir``, or the working directory as Lightning defaults."""
-    return default_root_dir or os.getcwd()
-
-
-def checkpoint_dir(default_root_dir: str | None) -> str:
-    """Fixed (unversioned) checkpoint folder under the run folder, so ``--ckpt_path last`` finds it."""
-    return os.path.join(run_folder(default_root_dir), "checkpoints")
-
-
-# Options the command line sets from the run folder (its logs and checkpoints live there). jsonargparse
-# refuses a value for checkpoint.dirpath on the command line in words that do not say why, and replaces
-# either one given in a --config file without a word: both are refused here, wherever they are given, saying
-# what to set instead (the same folder is accepted). Configs saved by a run do not hold them.
-RUN_FOLDER_LINKS = {"checkpoint.dirpath": checkpoint_dir, "trainer.logger.init_args.save_dir": run_folder}
-
-
-def _config_file_values(args: list[str], key: str) -> list[tuple[str, Any]]:
-    """``(where, value)`` for each ``--config`` file in ``args`` that sets the dotted ``key``, in order."""
-    return [found for path in _given_all(args, "config") for found in _lookup_in_file(path, key)]
-
-
-def _lookup_in_file(path: str, key: str) -> list[tuple[str, Any]]:
-    """``[(where, value)]`` if the YAML file ``path`` sets the dotted ``key``; a file that does not load is
-    left to the parser, which names it."""
-    import yaml
-
-    try:
-        node = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError):
-        return []
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return []
-        node = node[part]
-    return [] if node is None else [(f"{key} in {path}", node)]
-
-
-def _given_all(args: list[str], key: str) -> list[str]:
-    """Every value of ``--key`` on the command line ``args`` (``--key value`` or ``--key=value``), in order."""
-    flag, values = f"--{key}", []
-    for i, arg in enumerate(args):
-        if arg == flag and i + 1 < len(args):
-            values.append(args[i + 1])
-        elif arg.startswith(flag + "="):
-            values.append(arg[len(flag) + 1:])
-    return values
-
-
-def _given(args: list[str], key: str) -> str | None:
-    """The last value of ``--key`` on the command line ``args``, as the parser takes it."""
-    values = _given_all(args, key)
-    return values[-1] if values else None
-
-
-def _without(args: list[str], key: str) -> list[str]:
-    """``args`` without ``--key value`` and ``--key=value``."""
-    flag, out, skip = f"--{key}", [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == flag:
-            skip = True
-        elif not arg.startswith(flag + "="):
-            out.append(arg)
-    return out
 
 
 def _is_terminal() -> bool:
@@ -166,22 +116,11 @@ class GCVideoCLI(LightningCLI):
             self.config = parser.parse_object(args)
             return
         args = list(args)
-        given = {key: _config_file_values(args, key) for key in RUN_FOLDER_LINKS}
-        for key in RUN_FOLDER_LINKS:
-            value = _given(args, key)
-            if value is not None:
-                given[key].append((f"--{key}", value))
-        if _given(args, "checkpoint.dirpath") is not None:  # the parser would refuse it, without saying why
-            args = _without(args, "checkpoint.dirpath")
-        self.config = parser.parse_args(args)
+        given = given_run_folder_options(args)  # read before parsing: the parser drops or refuses them
+        self.config = parser.parse_args(arguments_to_parse(args))
         subcommand = self.config.get("subcommand")
-        root = (self.config[subcommand] if subcommand else self.config).get("trainer.default_root_dir")
-        for key, values in given.items():
-            used = RUN_FOLDER_LINKS[key](root)
-            for where, value in values:
-                if os.path.abspath(str(value)) != os.path.abspath(used):
-                    raise UserError(f"{where} follows trainer.default_root_dir (here {used}): the run folder "
-                                    f"holds the logs and checkpoints; set trainer.default_root_dir instead")
+        section = self.config[subcommand] if subcommand else self.config
+        check_run_folder_options(given, section.get("trainer.default_root_dir"))
 
     def _parse_ckpt_path(self) -> None:
         """Lightning's CLI rebuilds the model from the hyperparameters of ``--ckpt_path``, silently
@@ -206,7 +145,7 @@ class GCVideoCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self._get(self.config_init, "trainer", default={})
-        callbacks = [*_as_list(config.get("callbacks")), self.interrupt, SigtermBroadcastEvery()]
+        callbacks = [*_as_list(config.get("callbacks")), self.interrupt, SigtermBroadcastEvery(), TestResultsWriter()]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             # both read the loss themselves: Lightning's own bar would synchronise with the GPU every step
             callbacks.append(TerminalProgressBar() if _is_terminal() else LineProgressBar())

@@ -26,7 +26,7 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 TOOLS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "write the embedded synthetic dataset (Kinetics layout, or images with --images)"),
     "table": ("table", "parameters and GMACs of every preset next to the paper's numbers"),
-    "data": ("data", "check or benchmark a dataset: `gcvideo data check|bench`"),
+    "data": ("data", "check, benchmark or re-encode a dataset: `gcvideo data check|bench|prepare|make-bench-videos`"),
     "export": ("export", "export a trained backbone to safetensors with its metadata"),
     "analyze": ("analyze", "attention query-independence statistics and pictures of a trained model"),
     "report": ("report", "training curves of a run folder (loss, lr, top-1 per epoch) as PNG and CSV"),

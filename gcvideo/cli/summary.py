@@ -128,6 +128,7 @@ def after_test_lines(trainer: Any, started: float) -> list[str]:
     results = run / "test" / "results.json"
     if results.is_file() and results.stat().st_mtime >= started - 1:
         metrics = json.loads(results.read_text(encoding="utf-8"))
+        # numbers only: a top-k is null when no video was evaluated (the writer's warning says why)
         metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         lines = [f"gcvideo test: {format_metrics(metrics)}",
                  f"  written      {results} and {results.parent / 'predictions.csv'}"]

@@ -22,8 +22,8 @@ def _defaults(writer) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Every dataset option defaults to None: the writers' own defaults apply, and the help shows them
     # from their signatures, so the two never drift apart.
-    from gcvideo.data.synth import write_video_dataset
-    from gcvideo.data.synth_images import write_image_dataset
+    from gcvideo.data.synthetic.videos import write_video_dataset
+    from gcvideo.data.synthetic.images import write_image_dataset
 
     video, image = _defaults(write_video_dataset), _defaults(write_image_dataset)
     both = lambda name: f"default {video[name]} (images {image[name]})"  # noqa: E731
@@ -49,7 +49,7 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     if args.images:
-        from gcvideo.data.synth_images import write_image_dataset
+        from gcvideo.data.synthetic.images import write_image_dataset
 
         options = _given(args, "classes", "train_per_class", "val_per_class", "seed")
         if args.size is not None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             options["size"] = args.size[0]
         out = write_image_dataset(args.out, **options)
     else:
-        from gcvideo.data.synth import write_video_dataset
+        from gcvideo.data.synthetic.videos import write_video_dataset
 
         out = write_video_dataset(args.out, force=args.force, **_given(
             args, "classes", "train_per_class", "val_per_class", "test_per_class", "seconds", "fps", "size", "seed",

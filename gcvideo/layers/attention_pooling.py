@@ -56,8 +56,8 @@ def autocast_off(x: torch.Tensor) -> contextlib.AbstractContextManager:
     # Only where autocast is on: torch.compile (2.14 and earlier) fails an assertion ("Global autocast
     # state changed while dynamo tracing") when an autograd.Function's backward enters an autocast
     # context, and the backward is traced inside the forward's autocast-off region. A fixed set of device
-    # types rather than torch.amp.is_autocast_available, which dynamo before 2.14 cannot trace (a graph
-    # break at every block).
+    # types rather than torch.amp.is_autocast_available, which dynamo cannot trace in torch < 2.14 (a
+    # graph break at every block).
     device = x.device.type
     if device in AUTOCAST_DEVICES and torch.is_autocast_enabled(device):
         return torch.autocast(device, enabled=False)

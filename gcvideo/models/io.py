@@ -1,4 +1,4 @@
-"""Export a trained backbone to safetensors, and load it back (issue 4, "gcvideo export").
+"""Export a trained backbone to safetensors (``gcvideo export``), and load it back.
 
 The file holds the network's state dict with pytorchvideo (video) / torchvision (image) key names, no
 Lightning prefixes, optionally without the classifier, and string metadata: ``build_args`` (JSON kwargs

@@ -3,7 +3,7 @@
 Built with pytorchvideo's ``create_resnet`` exactly as its ``slow_r50``, so without blocks the state-dict
 keys are pytorchvideo's and its Kinetics-400 checkpoint loads strictly. Two changes that add no keys:
 residual blocks gain the two attention slots of :mod:`gcvideo.models.attention_slots`, and the head
-pools adaptively (global average), so any T x H x W works (at 8x224x224 this equals the original
+pools adaptively (global average), so any T x H x W works (at 8x224x224 this equals pytorchvideo's
 ``AvgPool3d((8, 7, 7))``).
 """
 

@@ -57,7 +57,7 @@ class LossReader:
 
 
 def with_loss(metrics: dict[str, Any], loss: dict[str, float]) -> dict[str, Any]:
-    """``metrics`` with the loss first (where the bar showed it when it was a ``prog_bar`` metric)."""
+    """``metrics`` with the loss first, the place a loss logged with ``prog_bar=True`` takes in Lightning's bar."""
     return {**loss, **{k: v for k, v in metrics.items() if k not in loss}}
 
 

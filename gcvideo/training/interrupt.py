@@ -1,7 +1,7 @@
 """Ctrl-C during ``fit``: keep the work done so far and say how to go on, in one line.
 
 Lightning turns a KeyboardInterrupt into a graceful shutdown (its ``on_exception`` hooks, then
-``sys.exit(1)``), but the partial epoch is lost: the last checkpoint is the previous epoch's. This
+``sys.exit(1)``), but the partial epoch is lost: the last checkpoint is that of the last finished epoch. This
 callback saves the run's state at the moment of the interrupt as the run folder's ``last.ckpt``.
 Lightning (2.x) records the loops' progress inside the epoch, so ``--ckpt_path last`` resumes from the
 interrupted step, with the same optimizer and scheduler state.
@@ -44,7 +44,7 @@ class SaveOnInterrupt(Callback):
         if trainer.is_global_zero:
             # Written by rank 0 alone, without the barrier of trainer.save_checkpoint: the other processes
             # are shutting down too and may never reach it. Temporary file + rename: a second kill while
-            # writing must not destroy the previous last.ckpt.
+            # writing must not destroy the last.ckpt already there.
             state = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
             self.saved.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.saved.with_name(f".{LAST}.tmp")

@@ -4,16 +4,13 @@ with the SlowFast recipe and test protocol (arXiv 1812.03982, Sec. 4 "Training" 
 The network is a ``gcvideo.models`` preset given by plain values (so checkpoints load with
 ``torch.load(weights_only=True)``); the optimizer and LR scheduler come from LightningCLI as callables.
 Video items (``video``) and image items (``image``) are both accepted. Validation is clip-level
-top-1/top-5; test is video-level over all views when the items carry view indices (10 x 3), with
-per-video predictions written to ``<default_root_dir>/test/predictions.csv`` and the summary to
-``results.json`` there.
+top-1/top-5; test is video-level over all views when the items carry view indices (10 x 3): the module
+logs the results and keeps them with the per-video tables in ``test_results``, which
+``gcvideo.training.test_results.TestResultsWriter`` writes to ``<default_root_dir>/test/``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import logging
 import pickle
 from pathlib import Path
 from typing import Any
@@ -29,8 +26,7 @@ from gcvideo.models.memory_format import to_channels_last
 from gcvideo.training.bar_metrics import LOSS_KEY, cpu_scalar
 from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
-
-log = logging.getLogger(__name__)
+from gcvideo.training.test_results import PER_VIDEO_KEYS
 
 
 def describe_data(data: L.LightningDataModule) -> dict[str, Any]:
@@ -107,6 +103,8 @@ class Classifier(L.LightningModule):
         self.test_top1 = MulticlassAccuracy(self.num_classes, top_k=1, average="micro")
         self.test_top5 = MulticlassAccuracy(self.num_classes, top_k=k, average="micro")
         self.multiview: MultiViewAccuracy | None = None
+        # the last multi-view test's MultiViewAccuracy.compute(): results and per-video tables (TestResultsWriter)
+        self.test_results: dict[str, Any] | None = None
         self._initialised = init_from is None
 
     # --- set-up -----------------------------------------------------------------------------------
@@ -221,7 +219,7 @@ class Classifier(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         dataset = self._test_dataset()
-        self.multiview = None
+        self.multiview = self.test_results = None
         if hasattr(dataset, "views_per_video") and hasattr(dataset, "num_videos"):
             self.multiview = MultiViewAccuracy(dataset.num_videos, dataset.views_per_video, self.num_classes,
                                                views_per_item=int(getattr(dataset, "views_per_item", 1)))
@@ -240,37 +238,11 @@ class Classifier(L.LightningModule):
         if self.multiview is None:
             return
         results = self.multiview.compute()  # synchronised over processes
-        tables = {key: results.pop(key) for key in ("probs", "labels", "status")}
         for key, value in results.items():
-            self.log(f"test/{key}", float(value), rank_zero_only=True)
-        if self.trainer.is_global_zero:
-            self._write_test_outputs(results, tables)
+            if key not in PER_VIDEO_KEYS:
+                self.log(f"test/{key}", float(value), rank_zero_only=True)
+        self.test_results = results
         self.multiview = None
-
-    def _write_test_outputs(self, results: dict, tables: dict[str, torch.Tensor]) -> None:
-        out = Path(self.trainer.default_root_dir) / "test"
-        out.mkdir(parents=True, exist_ok=True)
-        names = self.hparams.class_names or [str(i) for i in range(self.num_classes)]
-        paths = list(getattr(self._test_dataset(), "video_paths", []))
-        k = min(5, self.num_classes)
-        top_p, top_i = tables["probs"].topk(k, dim=1)
-        status_names = ("ok", "missing", "incomplete")
-        with open(out / "predictions.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["video_index", "path", "label", "status", "top1", "correct",
-                             f"top{k}_classes", f"top{k}_probs"])
-            for v in range(len(tables["status"])):
-                status = int(tables["status"][v])
-                label = int(tables["labels"][v])
-                row = [v, paths[v] if v < len(paths) else "", names[label] if label >= 0 else "",
-                       status_names[status]]
-                if status == 0:
-                    classes = [names[int(i)] for i in top_i[v]]
-                    row += [classes[0], int(int(top_i[v, 0]) == label), "|".join(classes),
-                            "|".join(f"{float(p):.6f}" for p in top_p[v])]
-                writer.writerow(row)
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        log.info("test results (%s): %s", out, results)
 
     # --- predict ---------------------------------------------------------------------------------
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:

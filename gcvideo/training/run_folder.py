@@ -3,17 +3,28 @@
 A run folder (``trainer.default_root_dir``) holds ``checkpoints/`` (with exactly one ``last.ckpt``),
 ``logs/version_N/`` (one per command: each resume and each test adds one) and ``test/``. A ``fit``
 that does not resume the folder's own run is refused while the folder holds checkpoints: Lightning
-would otherwise write ``last-v1.ckpt`` beside the old ``last.ckpt``, and a later ``--ckpt_path last``
+would otherwise write ``last-v1.ckpt`` beside the existing ``last.ckpt``, and a later ``--ckpt_path last``
 would pick whichever is newer, possibly a one-batch smoke test.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gcvideo.errors import UserError
 
 LAST = "last.ckpt"
+
+
+def run_folder(default_root_dir: str | None) -> str:
+    """The run folder: ``trainer.default_root_dir``, or the working directory as Lightning defaults."""
+    return default_root_dir or os.getcwd()
+
+
+def checkpoint_dir(default_root_dir: str | None) -> str:
+    """Fixed (unversioned) checkpoint folder under the run folder, so ``--ckpt_path last`` finds it."""
+    return os.path.join(run_folder(default_root_dir), "checkpoints")
 
 
 def checkpoints_in(checkpoint_dir: str | Path) -> list[Path]:

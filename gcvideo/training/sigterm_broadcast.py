@@ -1,12 +1,14 @@
 """DDP training without a GPU synchronisation at every step for Lightning's SIGTERM check.
 
 Lightning 2.6 broadcasts a "SIGTERM received" flag from rank 0 before every training batch and reads it
-with ``.item()`` (Lightning PR 20825, so that all ranks stop together), which makes the CPU wait for the
-GPU at every step (Lightning issue 21487): the next batch's hand-off and kernel launches then run with the
-GPU idle. ``SigtermBroadcastEvery`` makes that broadcast happen once every ``every_n_steps`` batches, by
-default the logging interval, whose logger read synchronises anyway (Lightning PR 21640 proposes the same
-as a Trainer option). Every rank counts the same batches, so the collective calls still pair up; a SIGTERM
-is acted on at most ``every_n_steps - 1`` batches later, well inside a scheduler's grace period.
+with ``.item()`` so that all ranks stop together
+(https://github.com/Lightning-AI/pytorch-lightning/pull/20825), which makes the CPU wait for the GPU at
+every step (https://github.com/Lightning-AI/pytorch-lightning/issues/21487): the next batch's hand-off and
+kernel launches then run with the GPU idle. ``SigtermBroadcastEvery`` makes that broadcast happen once
+every ``every_n_steps`` batches, by default the logging interval, whose logger read synchronises anyway
+(https://github.com/Lightning-AI/pytorch-lightning/pull/21640 proposes the same as a Trainer option).
+Every rank counts the same batches, so the collective calls still pair up; a SIGTERM is acted on at most
+``every_n_steps - 1`` batches later, well inside a scheduler's grace period.
 """
 
 from __future__ import annotations

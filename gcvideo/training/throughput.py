@@ -1,5 +1,5 @@
-"""Training throughput and input starvation, logged by ``gcvideo fit`` (issue 9: "a user must be able to see
-that the GPU is starved").
+"""Training throughput and input starvation, logged by ``gcvideo fit``, so that a user sees when the GPU
+waits for data.
 
 Every training step is split in two: the wait for data (from the end of one step to the start of the
 next: the loader delivering the batch and its copy to the device) and the step itself (forward,
