@@ -1,8 +1,10 @@
-"""``gcvideo analyze`` end to end on a tiny trained NL checkpoint: stats.json, stats.md, readable PNGs."""
+"""``gcvideo analyze`` end to end on a tiny trained NL checkpoint: stats.json equal to the statistics computed
+directly from the blocks' full attention maps, stats.md, readable PNGs, the same statistics from an export."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -39,20 +41,115 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     return data, run / "checkpoints" / "last.ckpt"
 
 
+def _pair_cosine_distances(features: torch.Tensor) -> torch.Tensor:
+    """``1 - cos`` between the rows of ``features`` (N, D) for every pair i < j, from the normalised Gram
+    matrix; two zero rows are identical (0), a zero and a non-zero row orthogonal (1)."""
+    features = features.double()
+    zero = features.norm(dim=1) == 0
+    unit = torch.nn.functional.normalize(features, dim=1)
+    distance = 1.0 - unit @ unit.t()
+    distance[zero[:, None] & zero[None, :]] = 0.0
+    i, j = torch.triu_indices(len(features), len(features), offset=1)
+    return distance[i, j]
+
+
+def _pair_js(maps: torch.Tensor) -> torch.Tensor:
+    """Jensen-Shannon divergence (nats) between the rows of ``maps`` (N, Nk) for every pair i < j, as
+    ``H((p + q) / 2) - (H(p) + H(q)) / 2`` (softmax rows are positive: no 0 log 0)."""
+    maps = maps.double()
+    i, j = torch.triu_indices(len(maps), len(maps), offset=1)
+    p, q = maps[i], maps[j]
+
+    def entropy(d: torch.Tensor) -> torch.Tensor:
+        return -(d * d.log()).sum(-1)
+
+    return entropy((p + q) / 2) - (entropy(p) + entropy(q)) / 2
+
+
+def _reference_statistics(ckpt: Path, data: Path) -> dict[str, dict[str, list[torch.Tensor]]]:
+    """GCNet's sec. 3.1 statistics of every NL block over all position pairs of every validation clip,
+    from the block's full attention maps (``NonLocalBlock.attention``) and its input and output seen by
+    forward hooks registered here."""
+    import argparse
+
+    from gcvideo.cli.analyze import add_arguments, build_dataset, load_model
+    from gcvideo.layers import NonLocalBlock
+
+    model, info = load_model(str(ckpt))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    dataset = build_dataset(parser.parse_args(["--ckpt", str(ckpt), "--root", str(data), "--out", "-"]), model, info)
+    blocks = {name: m for name, m in model.named_modules() if isinstance(m, NonLocalBlock)}
+    values = {name: {key: [] for key in ("input", "output", "relative_output_norm", "attention_cosine",
+                                         "attention_js")} for name in blocks}
+
+    def measure(name: str):
+        def hook(block: NonLocalBlock, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+            x = inputs[0][0].flatten(1).t()  # (N, C)
+            added = output[0].flatten(1).t() - x
+            maps = block.attention(inputs[0])[0]  # (N, Nk)
+            found = values[name]
+            found["input"].append(_pair_cosine_distances(x))
+            found["output"].append(_pair_cosine_distances(added))
+            found["relative_output_norm"].append(added.double().norm(dim=1) / x.double().norm(dim=1).clamp_min(1e-12))
+            found["attention_cosine"].append(_pair_cosine_distances(maps))
+            found["attention_js"].append(_pair_js(maps))
+
+        return hook
+
+    handles = [block.register_forward_hook(measure(name)) for name, block in blocks.items()]
+    with torch.no_grad():
+        for index in range(len(dataset)):
+            model.eval()(dataset[index]["video"].unsqueeze(0))
+    for handle in handles:
+        handle.remove()
+    return values
+
+
+def _sharpened(ckpt: Path, out: Path) -> Path:
+    """The trained checkpoint with query-dependent NL blocks: after one tiny epoch its maps are still nearly
+    uniform (JS ~1e-8 nats) and its BN scale near 0 (what a block adds is its BN bias, equal everywhere), so
+    its statistics are float32 rounding noise. theta and phi x 40 sharpen the softmax; BN scale 1 and bias 0
+    let the block add its attention's output."""
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+    for key, value in saved["state_dict"].items():
+        if key.endswith(("conv_theta.weight", "conv_phi.weight")):
+            value.mul_(40.0)
+        elif key.endswith("attn_after_add.norm.weight"):
+            value.fill_(1.0)
+        elif key.endswith("attn_after_add.norm.bias"):
+            value.zero_()
+    torch.save(saved, out)
+    return out
+
+
 def test_analyze_writes_stats_and_pictures(trained, tmp_path) -> None:
-    data, ckpt = trained
+    data, trained_ckpt = trained
+    ckpt = _sharpened(trained_ckpt, tmp_path / "sharp.ckpt")
     out = tmp_path / "analysis"
-    assert main(["analyze", "--ckpt", str(ckpt), "--root", str(data), "--clips", "4", "--pictures", "1",
-                 "--pairs", "64", "--out", str(out)]) == 0
+    # all 6 validation clips and every position pair (res3: 4x4x4 positions, 2016 pairs; res4: 4x2x2, 120),
+    # so the statistics are exact means that a direct computation reproduces
+    assert main(["analyze", "--ckpt", str(ckpt), "--root", str(data), "--clips", "6", "--pictures", "1",
+                 "--pairs", "2016", "--out", str(out)]) == 0
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["model"] == "slow_r50_nl5" and stats["clips"] == 4 and stats["skipped"] == 0
+    assert stats["model"] == "slow_r50_nl5" and stats["clips"] == 6 and stats["skipped"] == 0
     assert stats["js_units"] == "nats"
     assert len(stats["blocks"]) == 5
-    for block in stats["blocks"].values():
-        assert block["kind"] == "nl" and block["clips"] == 4
-        assert block["attention_js"]["pairs"] == 4 * 64
+    reference = _reference_statistics(ckpt, data)
+    assert set(stats["blocks"]) == set(reference)
+    for name, block in stats["blocks"].items():
+        positions = math.prod(block["grid"])
+        assert block["kind"] == "nl" and block["clips"] == 6
+        assert block["grid"] == ([4, 4, 4] if name.startswith("blocks.2.") else [4, 2, 2])
+        assert block["attention_js"]["pairs"] == 6 * positions * (positions - 1) // 2
         assert 0.0 <= block["attention_js"]["mean"] <= 0.7
         assert 0.0 <= block["input"]["mean"] <= 2.0
+        for key, found in reference[name].items():
+            expected = torch.cat(found)
+            assert float(expected.mean()) > 1e-4, (name, key)  # far above float32 rounding
+            assert block[key]["pairs"] == len(expected), (name, key)
+            for statistic, value in (("mean", expected.mean()), ("std", expected.std(correction=0))):
+                assert block[key][statistic] == pytest.approx(float(value), rel=1e-3, abs=1e-7), (name, key, statistic)
     table = (out / "stats.md").read_text()
     assert table.count("| NL |") == 5 and "attention JS (nats)" in table
     assert len(stats["pictures"]) == 5  # one clip, five NL blocks
@@ -73,10 +170,18 @@ def test_analyze_reads_an_exported_backbone(trained, tmp_path) -> None:
     exported = export_backbone(model, tmp_path / "nl5.safetensors", data_info=info)
     again, again_info = load_model(str(exported))
     assert again_info["frames"] == 4 and again_info["crop"] == 32
-    out = tmp_path / "from_export"
-    assert main(["analyze", "--ckpt", str(exported), "--root", str(data), "--clips", "2", "--pictures", "0",
-                 "--out", str(out)]) == 0
-    assert json.loads((out / "stats.json").read_text())["pictures"] == []
+    backbone = {k: v for k, v in model.state_dict().items() if not k.startswith(model.head_prefix)}
+    assert set(again.state_dict()) >= set(backbone)
+    for key, value in backbone.items():
+        assert torch.equal(again.state_dict()[key], value), key
+    common = ["--root", str(data), "--clips", "2", "--pictures", "0"]
+    assert main(["analyze", "--ckpt", str(exported), *common, "--out", str(tmp_path / "from_export")]) == 0
+    assert main(["analyze", "--ckpt", str(ckpt), *common, "--out", str(tmp_path / "from_ckpt")]) == 0
+    from_export, from_ckpt = (json.loads((tmp_path / run / "stats.json").read_text())
+                              for run in ("from_export", "from_ckpt"))
+    assert from_export["pictures"] == []
+    # the same weights and inputs (the input conventions travel in the export's metadata): the same statistics
+    assert from_export["blocks"] == from_ckpt["blocks"] and from_export["clips"] == from_ckpt["clips"] == 2
 
 
 def test_analyze_errors_are_clear(trained, tmp_path, capsys) -> None:

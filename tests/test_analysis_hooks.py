@@ -97,6 +97,13 @@ def test_collector_keeps_maps_of_first_clips_and_removes_hooks() -> None:
     assert nl_map.key_grid == (2, 4, 4) and nl_map.maps.shape == (4, 32)
     torch.testing.assert_close(nl_map.maps.sum(1), torch.ones(4))
     assert snl_map.maps.shape == (1, 128)
+    # the kept maps are the blocks' own: NL rows of the query points (t, h, w) -> t * 64 + h * 8 + w, SNL's map
+    with torch.no_grad():
+        for clip in (0, 1):
+            features = model[0](x[clip:clip + 1])
+            nl_rows = model[1].attention(features)[0, [82, 86, 114, 118]]
+            torch.testing.assert_close(collector.maps[2 * clip].maps, nl_rows)
+            torch.testing.assert_close(collector.maps[2 * clip + 1].maps, model[2].attention(model[1](features)))
     assert not model[1]._forward_hooks and not model._forward_pre_hooks
     summary = collector.summary()
     assert list(summary) == ["1", "2"] and summary["1"]["clips"] == 3

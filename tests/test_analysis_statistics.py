@@ -95,5 +95,7 @@ def test_block_statistics_summary() -> None:
     assert summary["clips"] == 1
     assert summary["input"]["mean"] == pytest.approx(1.0)
     assert summary["output"]["mean"] == pytest.approx(0.0)
+    assert summary["relative_output_norm"] == {"mean": pytest.approx(2**0.5), "std": pytest.approx(0.0, abs=1e-12),
+                                               "pairs": 2}  # |(1, 1)| / |(1, 0)| at both positions
     assert summary["attention_cosine"]["mean"] == pytest.approx(0.0)
     assert summary["attention_js"]["mean"] == pytest.approx(0.0)

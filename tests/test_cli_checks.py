@@ -6,6 +6,7 @@ line-wise progress, TensorBoard logs and curves."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -136,6 +137,16 @@ def test_the_schedule_follows_trainer_max_epochs(run):
     assert len(lrs) == 2 and lrs[0] > lrs[1]
     # 6 steps: warm-up over epoch 0, half-cosine to 0 over epoch 1 (a cosine over 8 epochs is near 0.0088 here)
     assert lrs[-1] < 0.1 * 0.01
+    # every step's rate is the recipe's (PySlowFast lr_policy) over E = trainer.max_epochs = 2 epochs of 3 steps:
+    # lr 0.01 at its peak, a linear warm-up from 0.001 to the cosine's value at epoch 1
+    from gcvideo.analysis.curves import epoch_table, read_metrics
+
+    def recipe(epoch: float) -> float:
+        cosine = 0.01 * 0.5 * (1 + math.cos(math.pi * max(epoch, 1.0) / 2))
+        return 0.001 + (cosine - 0.001) * epoch if epoch < 1 else cosine
+
+    logged = [lr for row in epoch_table(read_metrics(run)) for lr in row["lr_steps"]]
+    assert logged == pytest.approx([recipe(step / 3) for step in range(6)], rel=1e-6)
 
 
 def test_an_inconsistent_schedule_fails_before_anything_starts(tiny_videos, tmp_path, capsys):  # noqa: F811

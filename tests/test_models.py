@@ -3,6 +3,8 @@ inflation is exact, bad specs fail clearly, and the paper's parameter/compute fi
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -207,6 +209,35 @@ def test_macs_formula_for_one_conv():
     assert count_macs(conv, (2, 4, 5, 5)) == 2 * 6 * 5 * 5 * 4 * 3 * 3
 
 
+def _conv_and_linear_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Closed-form MACs of the convolutions and linear layers, from the output shapes seen by forward hooks:
+    ``outputs x (in_channels / groups) x kernel volume`` per convolution, ``outputs x in_features`` per
+    linear layer. A baseline ResNet has no other multiply-accumulates (no attention matmuls)."""
+    total = 0
+
+    def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+        else:
+            total += output.numel() * module.in_channels // module.groups * math.prod(module.kernel_size)
+
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))]
+    handles = [layer.register_forward_hook(count) for layer in layers]
+    with torch.no_grad():
+        model.eval()(torch.empty(input_shape, device="meta"))
+    for handle in handles:
+        handle.remove()
+    return total
+
+
+# As GCNet prints them (arXiv 1904.11492): parameters in millions and GMACs ("GFLOPs") of the baselines of
+# its ImageNet table (ResNet-50, 224x224) and its Kinetics-400 table (Slow-only R50 8x8, 8x224x224 and
+# 8x256x256).
+PUBLISHED = {("resnet50", "224x224"): (25.557, 4.09), ("slow_r50", "8x224x224"): (32.454, 41.74),
+             ("slow_r50", "8x256x256"): (32.454, 54.52)}
+
+
 def test_table_cli_json(capsys):
     import json
 
@@ -217,6 +248,14 @@ def test_table_cli_json(capsys):
     assert rows[0] == {"model": "resnet50", "input": "224x224", "params": 25_557_032, "macs": rows[0]["macs"]}
     assert [r["input"] for r in rows] == ["224x224", "8x224x224", "8x256x256"]
     assert all(isinstance(r["macs"], int) for r in rows)
+    for row in rows:
+        params_m, gmacs = PUBLISHED[(row["model"], row["input"])]
+        assert (round(row["params"] / 1e6, 3), round(row["macs"] / 1e9, 2)) == (params_m, gmacs), row
+        with torch.device("meta"):
+            model = create(row["model"])
+        assert row["params"] == sum(p.numel() for p in model.parameters())
+        shape = (1, 3, *(int(v) for v in row["input"].split("x")))
+        assert row["macs"] == _conv_and_linear_macs(model, shape), row
 
 
 def _forward_backward(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:

@@ -1,4 +1,5 @@
-"""``gcvideo fit/test/predict`` end to end on tiny synthetic data: every synthetic config runs, a short fit
+"""``gcvideo fit/test/predict`` end to end on tiny synthetic data: a fast_dev_run of every synthetic config
+builds its preset, computes its loss and takes one step of its optimizer without saving anything, a short fit
 learns, an interrupted fit resumes at the saved step with the saved optimizer state, predict writes
 top-5 classes and features per video file."""
 
@@ -7,22 +8,19 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import math
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
-from training_fixtures import (  # noqa: F401
-    ROOT,
-    SYNTH_VIDEO_CONFIG,
-    TINY_IMAGE_OVERRIDES,
-    TINY_VIDEO_OVERRIDES,
-    run_dir_args,
-    tiny_videos,
-)
+import yaml
+from training_fixtures import ROOT, SYNTH_VIDEO_CONFIG, TINY_IMAGE_OVERRIDES, TINY_VIDEO_OVERRIDES, run_dir_args
+from training_fixtures import tiny_videos  # noqa: F401  (a fixture)
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
 from gcvideo.data.synthetic.images import write_image_dataset
+from gcvideo.models import count_parameters, create
 from gcvideo.training.provenance import compute_record
 
 SYNTH_CONFIGS = sorted((ROOT / "configs" / "synthetic").glob("*.yaml"))
@@ -45,15 +43,103 @@ def baseline_ckpt(tiny_videos, tmp_path_factory) -> Path:
     return run / "checkpoints" / "last.ckpt"
 
 
+class FastDevRunRecord(L.Callback):
+    """Records what a fast_dev_run built and did: the weights it started from, its one batch, the gradients
+    and learning rate the optimizer stepped with, the loss, and the weights after the step."""
+
+    seen: dict = {}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        FastDevRunRecord.seen = {"start": _copy_parameters(pl_module), "steps": 0,
+                                 "optimizer": type(trainer.optimizers[0]).__name__}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # what the step's loss is recomputed from: the network, its input and the random state of its dropout
+        FastDevRunRecord.seen.update(batch=batch, rng=torch.get_rng_state(), net=copy.deepcopy(pl_module.model))
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        group = optimizer.param_groups[0]
+        FastDevRunRecord.seen.update(
+            before_step=_copy_parameters(pl_module),
+            options={key: group[key] for key in ("lr", "initial_lr", "weight_decay")},
+            grads={n: None if p.grad is None else p.grad.clone() for n, p in pl_module.named_parameters()})
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        FastDevRunRecord.seen["loss"] = outputs["loss"].detach().clone()
+        FastDevRunRecord.seen["steps"] += 1
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        FastDevRunRecord.seen.update(end=_copy_parameters(pl_module), global_step=trainer.global_step,
+                                     logged_loss=trainer.callback_metrics["train/loss"].clone())
+
+
+def _copy_parameters(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def _one_step(optimizer: str, options: dict, p: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """A parameter after the first step of the configs' optimizers, written out (torch.optim's documented
+    updates): SGD with momentum (the buffer starts at the gradient) and coupled weight decay; AdamW, whose
+    bias-corrected first step divides the gradient by its magnitude, with decoupled weight decay."""
+    lr, decay = options["lr"], options["weight_decay"]
+    if optimizer == "SGD":
+        return p - lr * (grad + decay * p)
+    assert optimizer == "AdamW", optimizer
+    return p * (1 - lr * decay) - lr * grad / (grad.abs() + 1e-8)
+
+
 @pytest.mark.parametrize("config", SYNTH_CONFIGS, ids=lambda p: p.stem)
 def test_fast_dev_run_of_every_synthetic_config(config, tiny_videos, tiny_images, baseline_ckpt, tmp_path):
-    if "resnet50" in config.stem:
+    image = "resnet50" in config.stem
+    if image:
         args = [*TINY_IMAGE_OVERRIDES, f"--data.init_args.root={tiny_images}"]
     else:
         args = [*TINY_VIDEO_OVERRIDES, f"--data.init_args.root={tiny_videos}"]
     if "finetune" in config.stem:
         args.append(f"--model.init_from={baseline_ckpt}")
-    run_lightning_cli(["fit", "--config", str(config), *args, "--trainer.fast_dev_run=true", *run_dir_args(tmp_path)])
+    FastDevRunRecord.seen = {}
+    run_lightning_cli(["fit", "--config", str(config), *args, "--trainer.fast_dev_run=true", *run_dir_args(tmp_path),
+                       "--trainer.callbacks+=test_training_cli.FastDevRunRecord"])
+    seen, model_config = FastDevRunRecord.seen, yaml.safe_load(config.read_text())["model"]
+
+    # the model is the config's preset at the overridden width, with the data's 3 classes
+    expected = create(model_config["preset"], width=4, num_classes=3)
+    shapes = {f"model.{name}": p.shape for name, p in expected.named_parameters()}
+    assert {name: p.shape for name, p in seen["start"].items()} == shapes
+    assert sum(p.numel() for p in seen["start"].values()) == count_parameters(expected)
+    if "finetune" in config.stem:  # init_from: every weight of the trained baseline, the GC blocks new
+        baseline = torch.load(baseline_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        loaded = {n for n in seen["start"] if n in baseline}
+        assert loaded and all(".attn_" in n for n in set(seen["start"]) - loaded)
+        for name in loaded:
+            assert torch.equal(seen["start"][name], baseline[name]), name
+
+    # one batch of 4 clips of the configured size; the loss logged is its cross-entropy
+    batch = seen["batch"]
+    x = batch["image" if image else "video"]
+    assert x.shape == ((4, 3, 32, 32) if image else (4, 3, 4, 32, 32)) and batch["label"].shape == (4,)
+    torch.set_rng_state(seen["rng"])  # the same dropout mask as the step
+    reference = torch.nn.functional.cross_entropy(seen["net"].train()(x), batch["label"])
+    assert math.isfinite(float(seen["loss"]))
+    torch.testing.assert_close(seen["loss"], reference, rtol=1e-5, atol=1e-6)
+    assert float(seen["logged_loss"]) == pytest.approx(float(seen["loss"]), rel=1e-6)
+
+    # one optimizer step of the configured optimizer: every weight moves as its update rule says
+    optimizer = model_config["optimizer"]
+    assert seen["optimizer"] == optimizer["class_path"].rsplit(".", 1)[1]
+    assert seen["options"]["initial_lr"] == optimizer["init_args"]["lr"]
+    assert seen["options"]["weight_decay"] == optimizer["init_args"]["weight_decay"]
+    assert seen["steps"] == seen["global_step"] == 1
+    for name, before in seen["before_step"].items():
+        assert torch.equal(before, seen["start"][name]), name  # nothing changes the weights before the step
+        grad = seen["grads"][name]
+        after = before if grad is None else _one_step(seen["optimizer"], seen["options"], before, grad)
+        torch.testing.assert_close(seen["end"][name], after, rtol=1e-5, atol=1e-7, msg=name)
+    assert any(not torch.equal(seen["end"][n], seen["start"][n]) for n in seen["start"])
+
+    # fast_dev_run saves nothing: no checkpoint anywhere in the run folder
+    assert not list(tmp_path.rglob("*.ckpt"))
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
 
 
 def _fit(tiny_videos: Path, run: Path, *extra: str) -> None:

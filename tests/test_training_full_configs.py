@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from training_fixtures import ROOT, TINY_VIDEO_OVERRIDES, run_dir_args, tiny_videos  # noqa: F401
 
 from gcvideo.cli.lightning_cli import run_lightning_cli
 from gcvideo.data.synthetic.images import write_image_dataset
+from gcvideo.models import create
 
 KINETICS = sorted((ROOT / "configs" / "kinetics400").glob("*.yaml"))
 IMAGENET = sorted((ROOT / "configs" / "imagenet").glob("*.yaml"))
@@ -50,6 +52,9 @@ def _check(saved: dict, config: Path, video: bool) -> None:
     assert saved["global_step"] == 2, config.name
     hparams = saved["hyper_parameters"]
     assert hparams["channels_last"] and hparams["width"] == 8
+    # the config's preset at width 8 with the tiny data's 3 classes: its tensors, by name and shape
+    expected = create(yaml.safe_load(config.read_text())["model"]["preset"], width=8, num_classes=3).state_dict()
+    assert {k: v.shape for k, v in saved["state_dict"].items()} == {f"model.{k}": v.shape for k, v in expected.items()}
     fmt = torch.channels_last_3d if video else torch.channels_last
     convs = [v for k, v in saved["state_dict"].items() if k.endswith("weight") and v.dim() == (5 if video else 4)
              and v.shape[-1] > 1]  # the k x k convolutions: channels_last differs from contiguous for them

@@ -48,8 +48,24 @@ def test_pytorchvideo_checkpoint_into_gc_model_gives_the_baseline_features(tmp_p
         assert torch.allclose(baseline(x), reference(x), atol=1e-6)
 
 
+def _trained_statistics(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with BatchNorm statistics unlike a fresh model's (mean 0, variance 1, no batches): a file
+    whose statistics were not loaded cannot pass for one whose were."""
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for key, value in state.items():
+            if key.endswith("running_mean"):
+                value.copy_(torch.randn(value.shape, generator=g))
+            elif key.endswith("running_var"):
+                value.copy_(torch.rand(value.shape, generator=g) + 0.5)
+            elif key.endswith("num_batches_tracked"):
+                value.fill_(7)
+    return state
+
+
 def test_gcvideo_checkpoint_and_exported_backbone(tmp_path):
     source = Classifier("slow_r50", num_classes=3, width=4)
+    _trained_statistics(source.state_dict())  # in place: the state dict's tensors are the module's
     ckpt = tmp_path / "last.ckpt"
     torch.save({"state_dict": source.state_dict(), "hyper_parameters": dict(source.hparams)}, ckpt)
     target = create("slow_r50_snl5", num_classes=3, width=4)
@@ -58,8 +74,12 @@ def test_gcvideo_checkpoint_and_exported_backbone(tmp_path):
     for key, value in source.model.state_dict().items():
         assert torch.equal(target.state_dict()[key], value)
     exported = export_backbone(source.model, tmp_path / "b.safetensors")
-    report = init_from(create("slow_r50", num_classes=7, width=4), exported)
+    target = create("slow_r50", num_classes=7, width=4)
+    report = init_from(target, exported)
     assert report.missing == ["blocks.5.proj.bias", "blocks.5.proj.weight"]  # backbone-only file
+    assert report.loaded == sorted(k for k in source.model.state_dict() if not k.startswith("blocks.5.proj."))
+    for key in report.loaded:
+        assert torch.equal(target.state_dict()[key], source.model.state_dict()[key]), key
 
 
 def test_module_applies_init_from_in_setup(tmp_path):
@@ -75,11 +95,15 @@ def test_module_applies_init_from_in_setup(tmp_path):
 def test_torchvision_resnet50_into_a_2d_model(tmp_path):
     torchvision = pytest.importorskip("torchvision")
     path = tmp_path / "resnet50.pth"
-    torch.save(torchvision.models.resnet50().state_dict(), path)  # full size: a 2D ResNet-50 is cheap
+    reference = _trained_statistics(torchvision.models.resnet50().state_dict())
+    torch.save(reference, path)  # full size: a 2D ResNet-50 is cheap
     image = create("resnet50_gc_r16", num_classes=10)
     report = init_from(image, path)
     assert report.head_dropped and report.unexpected == [] and report.mismatched == []
     assert report.missing and all(".attn_in_branch." in k or k.startswith("fc.") for k in report.missing)
+    assert report.loaded == sorted(k for k in reference if not k.startswith("fc."))  # all but the 1000-class head
+    for key in report.loaded:
+        assert torch.equal(image.state_dict()[key], reference[key]), key
     with pytest.raises(ValueError, match="inflate must be one of"):
         init_from(image, path, inflate="nearest")
 

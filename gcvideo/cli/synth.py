@@ -5,13 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 64x64, got {text!r}") from None
-    return w, h
+from gcvideo.cli.argument_types import frame_size
 
 
 def _defaults(writer) -> dict:
@@ -22,8 +16,8 @@ def _defaults(writer) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Every dataset option defaults to None: the writers' own defaults apply, and the help shows them
     # from their signatures, so the two never drift apart.
-    from gcvideo.data.synthetic.videos import write_video_dataset
     from gcvideo.data.synthetic.images import write_image_dataset
+    from gcvideo.data.synthetic.videos import write_video_dataset
 
     video, image = _defaults(write_video_dataset), _defaults(write_image_dataset)
     both = lambda name: f"default {video[name]} (images {image[name]})"  # noqa: E731
@@ -34,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-per-class", type=int, help=f"default {video['test_per_class']} (videos only)")
     parser.add_argument("--seconds", type=float, help=f"clip length in seconds, default {video['seconds']}")
     parser.add_argument("--fps", type=float, help=f"default {video['fps']}")
-    parser.add_argument("--size", type=_size, help=f"WxH (even), e.g. 64x64 or 340x256; default "
+    parser.add_argument("--size", type=frame_size, help=f"WxH (even), e.g. 64x64 or 340x256; default "
                         f"{'x'.join(map(str, video['size']))} (images: square, {image['size']})")
     parser.add_argument("--seed", type=int, help=f"default {video['seed']}")
     parser.add_argument("--workers", type=int, help="encoding processes (default: all CPUs)")

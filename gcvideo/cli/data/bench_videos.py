@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 340x256, got {text!r}") from None
-    return w, h
+from gcvideo.cli.argument_types import frame_size
 
 
 def add_parser(sub) -> None:
     make = sub.add_parser("make-bench-videos", help="write Kinetics-like videos (H.264 High, B-frames, GOP 250, "
                                                     "30 fps, 10 s, AAC) in the Kinetics layout, to benchmark with")
     make.add_argument("--out", required=True, help="output folder")
-    make.add_argument("--size", type=_size, default=(340, 256), help="WxH, e.g. 340x256 or 1280x720 (default 340x256)")
+    make.add_argument("--size", type=frame_size, default=(340, 256), help="WxH, e.g. 340x256 or 1280x720 (default 340x256)")
     make.add_argument("--videos", type=int, default=16, help="training videos (default 16)")
     make.add_argument("--val-videos", type=int, default=2, help="validation videos (default 2)")
     make.add_argument("--classes", type=int, default=4, help="classes, assigned in turn (default 4)")
