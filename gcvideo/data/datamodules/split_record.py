@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -29,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from gcvideo.data.annotations.video_table import VideoTable
-from gcvideo.data.decoding.decoders import DEFAULT_BACKEND, Decoder
+from gcvideo.data.decoding.decoders import BACKEND_NAMES, DECODER_NAMES, DEFAULT_BACKEND, Decoder
 from gcvideo.data.decoding.manifest import STATUSES, VideoInfoTable
 from gcvideo.errors import UserError
 
@@ -65,7 +64,8 @@ class SplitRecord:
     list_sha256: str
     class_names: list[str]
     file_found: np.ndarray  # bool per video
-    backends: list[str]  # per video: the backend asked first
+    backends: np.ndarray  # int8 per video: the backend asked first, an index into ``backend_names``
+    backend_names: tuple[str, ...]
     decoder: str
     manifest: str | None = None
     manifest_status: np.ndarray | None = None  # int8 per video: index in STATUSES, -1 for no row
@@ -82,12 +82,15 @@ class SplitRecord:
         found = table.columns.get("file_found")
         if found is None:
             found = np.array([os.path.isfile(p) for p in table.paths], dtype=bool)
-        first = DEFAULT_BACKEND if decoder == Decoder.AUTO.value else decoder
-        backends = [first] * len(table)
+        # numpy columns, not a list per video: DataLoader workers share the data module's pages (video_table)
+        names = BACKEND_NAMES if decoder in DECODER_NAMES else (decoder,)
+        first = names.index(DEFAULT_BACKEND if decoder == Decoder.AUTO.value else decoder)
+        backends = np.full(len(table), first, dtype=np.int8)
         if video_infos is not None and decoder == Decoder.AUTO.value:
-            backends = [info.backend if info is not None else first for info in video_infos]
-        return cls(split, str(source), list_sha, list(class_names), np.asarray(found, dtype=bool), backends, decoder,
-                   None if video_infos is None else video_infos.source,
+            present = video_infos.columns["present"]
+            backends[present] = video_infos.columns["backend"][present]  # the manifest's indices into BACKEND_NAMES
+        return cls(split, str(source), list_sha, list(class_names), np.asarray(found, dtype=bool), backends, names,
+                   decoder, None if video_infos is None else video_infos.source,
                    None if video_infos is None else video_infos.columns["status"])
 
     @property
@@ -134,7 +137,8 @@ class SplitRecord:
         return {**common, "classes": self.class_names, "listed": self.listed, "evaluated": len(evaluated),
                 "missing": self.missing, "undecodable": int(((status == 1) & self.file_found).sum()),
                 "partial": self.manifest_count("partial"), "manifest": self.manifest, "decoder": self.decoder,
-                "backends": dict(sorted(Counter(self.backends[i] for i in evaluated).items())),
+                "backends": {self.backend_names[b]: int(n) for b, n in
+                             zip(*np.unique(self.backends[evaluated], return_counts=True))},
                 "evaluated_sha256": evaluated_sha, "fingerprint": fingerprint}
 
 
