@@ -57,7 +57,8 @@ def _size(row: dict[str, Any], shared_input: str | None, scale: float) -> tuple[
     if row["params"] is None:
         return "-", "-"
     params = f"{row['params'] / 1e6:.3f}M" if row["params"] >= 1e6 else f"{row['params'] / 1e3:.1f}k"
-    macs = f"{row['macs'] / scale:.4g}" + ("" if shared_input else f" ({row['input']})")
+    value = row["macs"] / scale
+    macs = (f"{value:.2f}" if value >= 1 else f"{value:.4g}") + ("" if shared_input else f" ({row['input']})")
     return params, macs
 
 
