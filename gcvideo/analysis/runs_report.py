@@ -161,17 +161,17 @@ def paper_gmacs(preset: str, size: str | None) -> tuple[float, str] | None:
     return (base + reference.value if reference.delta else reference.value), size
 
 
-def _draw(axis: Any, points: list[tuple[str, float, float, float | None]], title: str, what: str) -> None:
-    """Labelled points (name, MACs, top-1 %, spread %): GMACs, or MMACs below one GMAC; of two close points
-    the later label goes one line up, so that rows of nearly equal cost and accuracy stay readable."""
+def _draw(axis: Any, points: list[tuple[str, float, float, float | None, str]], title: str, what: str) -> None:
+    """Labelled points (name, MACs, top-1 %, spread %, colour): GMACs, or MMACs below one GMAC; of two close
+    points the later label goes one line up, so that rows of nearly equal cost and accuracy stay readable."""
     from matplotlib.ticker import MaxNLocator
 
     scale, unit = (1e9, "GMACs") if not points or max(p[1] for p in points) >= 1e9 else (1e6, "MMACs")
     xs, ys = [p[1] / scale for p in points], [p[2] for p in points]
     x_span, y_span = (max(xs, default=1) - min(xs, default=0)) or 1.0, (max(ys, default=1) - min(ys, default=0)) or 1.0
-    for index, ((name, _, _, spread), x, y) in enumerate(zip(points, xs, ys)):
+    for index, ((name, _, _, spread, colour), x, y) in enumerate(zip(points, xs, ys)):
         up = sum(abs(x - px) < 0.05 * x_span and abs(y - py) < 0.05 * y_span for px, py in zip(xs[:index], ys[:index]))
-        axis.errorbar(x, y, yerr=spread, fmt="o", capsize=3)
+        axis.errorbar(x, y, yerr=spread, fmt="o", capsize=3, color=colour)
         axis.annotate(name, (x, y), textcoords="offset points", xytext=(6, -3 + 10 * up), fontsize=8)
     axis.margins(x=0.2)
     axis.xaxis.set_major_locator(MaxNLocator(5))
@@ -194,13 +194,13 @@ def plot_rows(rows: list[dict[str, Any]], path: str | Path) -> None:
         mine = [r for r in rows if r["table"] == table]
         size = next((r["input"] for r in mine if r["input"]), None)
         paper, measured = [], []
-        for r in mine:
+        for index, r in enumerate(mine):  # one colour per row in both panels
             reference = paper_gmacs(r["preset"], size)
             if r["paper_top1"] is not None and reference is not None and r["model"] == r["preset"]:
-                paper.append((r["model"], reference[0] * 1e9, 100 * r["paper_top1"], None))
+                paper.append((r["model"], reference[0] * 1e9, 100 * r["paper_top1"], None, f"C{index}"))
             if r["status"] == "measured" and r["macs"] is not None and r["top1"] is not None:
                 spread = None if r["top1_std"] is None else 100 * r["top1_std"]
-                measured.append((r["model"], r["macs"], 100 * r["top1"], spread))
+                measured.append((r["model"], r["macs"], 100 * r["top1"], spread, f"C{index}"))
         paper_input = paper_gmacs(mine[0]["baseline"], size)
         _draw(paper_axis, paper, f"{table}: GCNet (arXiv 1904.11492)", paper_input[1] if paper_input else "")
         _draw(run_axis, measured, f"{table}: measured runs", size or "test input")
