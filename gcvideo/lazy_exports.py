@@ -17,7 +17,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
 
     Example, in a package's ``__init__.py``::
 
-        __getattr__, __dir__ = lazy_exports(__name__, {"decode_frames": "gcvideo.data.decoding.decode"})
+        _EXPORTS = by_name({"gcvideo.data.decoding.decode": ("DecodeError", "decode_frames")})
+        __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
     """
 
     def get(name: str) -> Any:
@@ -32,3 +33,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
         return sorted(exports)
 
     return get, names
+
+
+def by_name(modules: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """``{module: (names...)}`` -> ``{name: module}``, the form ``lazy_exports`` reads."""
+    return {name: module for module, names in modules.items() for name in names}

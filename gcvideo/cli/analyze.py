@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--split", default="val", help="split read through the validation pipeline (default: val)")
     data.add_argument("--annotation-format", default="auto", help="video annotation format (default: auto)")
     data.add_argument("--decoder", default="auto", choices=DECODER_NAMES,
-                      help="video decoder (default: auto, exact PyAV seeking; see README, Data)")
+                      help="video decoder (default: auto, exact PyAV seeking; see docs/decoding.md)")
     for name, help_ in (("frames", "frames per clip"), ("stride", "frame stride"), ("crop", "centre crop size"),
                         ("short-side", "short side before the crop")):
         data.add_argument(f"--{name}", type=int, default=None, help=f"{help_} (default: from the checkpoint)")

@@ -11,31 +11,21 @@
 This face imports a name's module on first use, so the data tools do not load Lightning.
 """
 
-from gcvideo.lazy_exports import lazy_exports
+from gcvideo.lazy_exports import by_name, lazy_exports
 
-_EXPORTS = {
-    "DecodeError": "gcvideo.data.decoding.decode",
-    "decode_frames": "gcvideo.data.decoding.decode",
-    "Decoder": "gcvideo.data.decoding.decoders",
-    "KINETICS_HEADER": "gcvideo.data.annotations.formats",
-    "kinetics400_class_names": "gcvideo.data.annotations.formats",
-    "load_class_names": "gcvideo.data.annotations.formats",
-    "read_kinetics_csv": "gcvideo.data.annotations.formats",
-    "read_path_label_list": "gcvideo.data.annotations.formats",
-    "resolve_split": "gcvideo.data.annotations.formats",
-    "scan_class_folders": "gcvideo.data.annotations.formats",
-    "StringColumn": "gcvideo.data.annotations.video_table",
-    "VideoRecord": "gcvideo.data.annotations.video_table",
-    "VideoTable": "gcvideo.data.annotations.video_table",
-    "KINETICS_MEAN": "gcvideo.data.clips.transforms",
-    "KINETICS_STD": "gcvideo.data.clips.transforms",
-    "VideoDataset": "gcvideo.data.clips.datasets",
-    "VideoFilesDataset": "gcvideo.data.clips.datasets",
-    "write_video_dataset": "gcvideo.data.synthetic.videos",
-    "write_image_dataset": "gcvideo.data.synthetic.images",
-    "KineticsDataModule": "gcvideo.data.datamodules.kinetics",
-    "ImageFolderDataModule": "gcvideo.data.datamodules.images",
-    "ImageFolderDataset": "gcvideo.data.datamodules.images",
-}
+_EXPORTS = by_name({
+    "gcvideo.data.decoding.decode": ("DecodeError", "decode_frames"),
+    "gcvideo.data.decoding.decoders": ("Decoder",),
+    "gcvideo.data.annotations.formats": ("KINETICS_HEADER", "kinetics400_class_names", "load_class_names",
+                                         "read_kinetics_csv", "read_path_label_list", "resolve_split",
+                                         "scan_class_folders"),
+    "gcvideo.data.annotations.video_table": ("StringColumn", "VideoRecord", "VideoTable"),
+    "gcvideo.data.clips.transforms": ("KINETICS_MEAN", "KINETICS_STD"),
+    "gcvideo.data.clips.datasets": ("VideoDataset", "VideoFilesDataset"),
+    "gcvideo.data.synthetic.videos": ("write_video_dataset",),
+    "gcvideo.data.synthetic.images": ("write_image_dataset",),
+    "gcvideo.data.datamodules.kinetics": ("KineticsDataModule",),
+    "gcvideo.data.datamodules.images": ("ImageFolderDataModule", "ImageFolderDataset"),
+})
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -106,7 +106,7 @@ class TrainThroughput(L.Callback):
             rank_zero_warn(
                 f"the input pipeline is the bottleneck: {fraction:.0%} of the last {self.window} training steps' time "
                 f"was spent waiting for data ({done / (wait + busy):.1f} clips/s). Raise data.num_workers, prepare the "
-                f"videos (`gcvideo data prepare`), use data.decoder auto or data.clips_per_video (README, 'GPU')")
+                f"videos (`gcvideo data prepare`), use data.decoder auto or data.clips_per_video (docs/gpu-training.md)")
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         t = self.totals

@@ -13,15 +13,14 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-import lightning as L
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from gcvideo.data.annotations.video_table import VideoTable
-from gcvideo.data.datamodules.loaders import make_loader
+from gcvideo.data.datamodules.base import ClassificationDataModule
 from gcvideo.data.datamodules.split_record import SplitRecord
 from gcvideo.errors import require_positive
 
@@ -91,7 +90,7 @@ class ImageFolderDataset(Dataset):
                 "index": torch.tensor(i, dtype=torch.int64), "valid": torch.tensor(image is not None)}
 
 
-class ImageFolderDataModule(L.LightningDataModule):
+class ImageFolderDataModule(ClassificationDataModule):
     """Train / val loaders of ``root/{train,val}/<class>/`` images; ``num_classes`` needs no setup."""
 
     def __init__(self, root: str, *, batch_size: int = 32, num_workers: int = 4, train_crop: int = 224,
@@ -106,43 +105,28 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.train_dir, self.val_dir, self.mean, self.std, self.seed = train_dir, val_dir, tuple(mean), tuple(std), seed
         names_file = Path(class_names_file) if class_names_file else self.root / "classnames.txt"
         if names_file.is_file():
-            self._class_names = [n.strip() for n in names_file.read_text(encoding="utf-8").splitlines() if n.strip()]
+            self.class_list = [n.strip() for n in names_file.read_text(encoding="utf-8").splitlines() if n.strip()]
         else:
-            self._class_names = sorted(p.name for p in (self.root / train_dir).iterdir() if p.is_dir())
+            self.class_list = sorted(p.name for p in (self.root / train_dir).iterdir() if p.is_dir())
         self.train_dataset = self.val_dataset = None
         self.split_records: dict[str, SplitRecord] = {}  # "train", "test": the images read (run records)
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self._class_names)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self._class_names)
 
     def setup(self, stage: str | None = None) -> None:
         common = dict(mean=self.mean, std=self.std, seed=self.seed)
         if stage in (None, "fit") and self.train_dataset is None:
-            self.train_dataset = ImageFolderDataset(self.root / self.train_dir, self._class_names, "train",
+            self.train_dataset = ImageFolderDataset(self.root / self.train_dir, self.class_list, "train",
                                                     crop=self.train_crop, flip=self.train_flip, **common)
         if stage in (None, "fit", "validate", "test") and self.val_dataset is None:
-            self.val_dataset = ImageFolderDataset(self.root / self.val_dir, self._class_names, "val",
+            self.val_dataset = ImageFolderDataset(self.root / self.val_dir, self.class_list, "val",
                                                   crop=self.val_crop, resize=self.val_resize, **common)
         for split, folder, dataset in (("train", self.train_dir, self.train_dataset),
                                        ("test", self.val_dir, self.val_dataset)):  # test = the val images
             if dataset is not None and split not in self.split_records:
                 table = VideoTable(dataset.video_paths, [label for _, label in dataset.samples])
                 self.split_records[split] = SplitRecord.build(folder, table, str(self.root / folder),
-                                                              self._class_names, "pil")
+                                                              self.class_list, "pil")
 
-    def _loader(self, dataset, shuffle: bool) -> DataLoader:
-        return make_loader(dataset, self.batch_size, self.num_workers, shuffle=shuffle)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_dataset, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_dataset, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_dataset, shuffle=False)
+    @property
+    def test_dataset(self) -> ImageFolderDataset | None:
+        """The test stage evaluates the validation images (ImageNet's protocol)."""
+        return self.val_dataset

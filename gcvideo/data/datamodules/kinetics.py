@@ -18,7 +18,6 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import DataLoader
@@ -28,7 +27,7 @@ from gcvideo.data.annotations.video_table import VideoTable
 from gcvideo.data.clips.bad_videos import BadVideoLog
 from gcvideo.data.clips.datasets import VideoDataset, VideoFilesDataset, flatten_clips
 from gcvideo.data.clips.transforms import KINETICS_MEAN, KINETICS_STD, normalize_batch
-from gcvideo.data.datamodules.loaders import make_loader
+from gcvideo.data.datamodules.base import ClassificationDataModule
 from gcvideo.data.datamodules.split_record import SplitRecord, check_usable
 from gcvideo.data.decoding.decode import check_backend
 from gcvideo.data.decoding.manifest import VideoInfoTable, manifest_path
@@ -42,7 +41,7 @@ _BAD_VIDEO_ACTIONS = {"train": "replaced by another video in training", "validat
                       "predict": "written with valid=false"}
 
 
-class KineticsDataModule(L.LightningDataModule):
+class KineticsDataModule(ClassificationDataModule):
     """Train / val / test / predict loaders of clips; ``num_classes`` and ``class_names`` need no setup.
 
     Args:
@@ -120,7 +119,7 @@ class KineticsDataModule(L.LightningDataModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self.train_flip = train_flip
         self.uint8_batches, self.clips_per_video = uint8_batches, clips_per_video
-        self._class_names = load_class_names(root, class_names_file, splits=tuple(self.splits.values()),
+        self.class_list = load_class_names(root, class_names_file, splits=tuple(self.splits.values()),
                                              list_files=tuple(self.lists.values()))
         self.target_fps, self.manifest_dir, self.max_missing = target_fps, manifest_dir, max_missing
         self.sources: dict[str, str] = {}  # stage -> the list file or folder read
@@ -129,17 +128,9 @@ class KineticsDataModule(L.LightningDataModule):
         self.bad_videos = BadVideoLog()
         self._bad_videos_epoch: int | None = None
 
-    @property
-    def class_names(self) -> list[str]:
-        return list(self._class_names)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self._class_names)
-
     def records(self, stage: str) -> VideoTable:
         """Annotated videos of "train", "val" or "test" (a ``VideoTable``; ``list(...)`` gives records)."""
-        table, _, source = resolve_split(self.root, self.splits[stage], self._class_names,
+        table, _, source = resolve_split(self.root, self.splits[stage], self.class_list,
                                          annotation_format=self.annotation_format, list_file=self.lists[stage],
                                          list_suffix=self.list_suffix, path_pattern=self.path_pattern)
         self.sources[stage] = source
@@ -169,7 +160,7 @@ class KineticsDataModule(L.LightningDataModule):
         infos = self.video_infos(stage, list(records.paths))
         common = dict(frames=self.frames, stride=self.stride, decoder=self.decoder, mean=self.mean, std=self.std,
                       target_fps=self.target_fps, video_infos=infos)
-        record = SplitRecord.build(self.splits[stage], records, self.sources[stage], self._class_names, self.decoder,
+        record = SplitRecord.build(self.splits[stage], records, self.sources[stage], self.class_list, self.decoder,
                                    infos)
         self.split_records[stage] = record
         if stage == "train":
@@ -215,18 +206,11 @@ class KineticsDataModule(L.LightningDataModule):
         self.bad_videos.sync(f"end of {getattr(stage, 'value', stage)}", final=True)  # stage: a TrainerFn
         self._bad_videos_epoch = None
 
-    def _loader(self, dataset, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("call setup() first (or give predict_paths for predict)")
-        return make_loader(dataset, self.batch_size, self.num_workers, shuffle=shuffle)
-
     def train_dataloader(self) -> DataLoader:
         if self.clips_per_video == 1:
-            return self._loader(self.train_dataset, shuffle=True)
-        if self.train_dataset is None:
-            raise RuntimeError("call setup() first")
-        return make_loader(self.train_dataset, self.batch_size // self.clips_per_video, self.num_workers,
-                           shuffle=True, collate_fn=flatten_clips)
+            return self.stage_loader(self.train_dataset, shuffle=True)
+        return self.stage_loader(self.train_dataset, shuffle=True, batch_size=self.batch_size // self.clips_per_video,
+                                 collate_fn=flatten_clips)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Normalise uint8 clips where they arrived (the GPU): the one place uint8 batches become inputs."""
@@ -235,11 +219,7 @@ class KineticsDataModule(L.LightningDataModule):
             batch = {**batch, "video": normalize_batch(video, self.mean, self.std)}
         return batch
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_dataset, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_dataset, shuffle=False)
-
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.predict_dataset, shuffle=False)
+        if self.predict_dataset is None:
+            raise RuntimeError("give data.init_args.predict_paths for predict")
+        return self.stage_loader(self.predict_dataset, shuffle=False)

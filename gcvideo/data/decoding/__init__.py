@@ -5,23 +5,15 @@ Like ``torchvision.io``, this subpackage knows nothing of datasets or training: 
 ``gcvideo data prepare`` use it without importing Lightning.
 """
 
-from gcvideo.lazy_exports import lazy_exports
+from gcvideo.lazy_exports import by_name, lazy_exports
 
-_EXPORTS = {
-    "BACKEND_NAMES": "gcvideo.data.decoding.decoders",
-    "DECODER_NAMES": "gcvideo.data.decoding.decoders",
-    "Decoder": "gcvideo.data.decoding.decoders",
-    "DecodeError": "gcvideo.data.decoding.decode",
-    "FrameSelector": "gcvideo.data.decoding.decode",
-    "check_backend": "gcvideo.data.decoding.decode",
-    "decode_frames": "gcvideo.data.decoding.decode",
-    "FrameCount": "gcvideo.data.decoding.video_info",
-    "VideoInfo": "gcvideo.data.decoding.video_info",
-    "ManifestRow": "gcvideo.data.decoding.manifest",
-    "VideoInfoTable": "gcvideo.data.decoding.manifest",
-    "manifest_path": "gcvideo.data.decoding.manifest",
-    "probe_video": "gcvideo.data.decoding.probe",
-    "check_video": "gcvideo.data.decoding.video_check",
-}
+_EXPORTS = by_name({
+    "gcvideo.data.decoding.decoders": ("BACKEND_NAMES", "DECODER_NAMES", "Decoder"),
+    "gcvideo.data.decoding.decode": ("DecodeError", "FrameSelector", "check_backend", "decode_frames"),
+    "gcvideo.data.decoding.video_info": ("FrameCount", "VideoInfo"),
+    "gcvideo.data.decoding.manifest": ("ManifestRow", "VideoInfoTable", "manifest_path"),
+    "gcvideo.data.decoding.probe": ("probe_video",),
+    "gcvideo.data.decoding.video_check": ("check_video",),
+})
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
