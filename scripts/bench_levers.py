@@ -17,7 +17,8 @@ the process on a CPU, wall time on a GPU). Variants (``--variants``):
 
 Each variant runs in each of ``--layouts``; the plain time of a row is its plain network's time in its
 faster layout. ``--compile-modes eager reduce-overhead`` also measures ``none`` and ``best`` (else
-``auto``) compiled in place (CUDA graphs on a GPU) at the first batch, as the budget allows.
+``auto``) compiled in place (CUDA graphs on a GPU) at the first batch, as the budget allows; past the first
+batch only ``reference``, ``none``, ``auto`` and ``best`` (the first batch's winners) run.
 
     python scripts/bench_levers.py --device cpu --batches 2 --frames 4 --size 96 --variants reference none auto
     python scripts/bench_levers.py --device cuda --json levers.json     # full size, bf16, channels_last_3d
@@ -41,6 +42,7 @@ from torch import nn  # noqa: E402
 
 from gcvideo.layers.conv_paths import KIND_PATHS, LAYOUTS  # noqa: E402
 from gcvideo.models import channels_last_input, create, to_channels_last  # noqa: E402
+from gcvideo.models.conv_levers import apply_conv_levers  # noqa: E402
 from gcvideo.models.step_profile import peak_tflops, training_flops  # noqa: E402
 
 SINGLES = [f"{kind}={path}" for kind, paths in KIND_PATHS.items() for path in paths if path != "conv3d"]
@@ -105,9 +107,8 @@ def build_variants(model_name: str, names: list[str], batch: int, args: argparse
             if model_name != "slow_r50":
                 continue
             model = reference_model(base)
-        else:
-            model = create(model_name, num_classes=400, width=args.width, dropout=0.0, conv_levers=name)
-            model.load_state_dict(base.state_dict(), strict=True)
+        else:  # the same parameters, as a copy of its own
+            model = apply_conv_levers(copy.deepcopy(base), name)
         for layout in args.layouts:
             variants.append(Variant(name, layout, copy.deepcopy(model), x, y, args))
     return variants
@@ -134,48 +135,62 @@ def best_spec(rows: list[dict], layout: str) -> str:
     return ",".join(f"{k}={p}" for k, (_, p) in chosen.items()) or "none"
 
 
-def summarise(variants: list[Variant], model_name: str, batch: int, args: argparse.Namespace) -> list[dict]:
+def summarise(variants: list[Variant], model_name: str, batch: int, args: argparse.Namespace,
+              plain: tuple[float, float, str] | None = None) -> list[dict]:
+    """Rows of ``variants`` with clips/s, TFLOP/s, MFU and the speed-up over ``plain`` (median and fastest
+    step time of the plain network, and its name), by default the variants' own reference, else none."""
     flops = training_flops(variants[0].model, variants[0].x.shape)
     rows = [{"model": model_name, "batch": batch, "variant": v.name, "layout": v.layout,
              "compile": "reduce-overhead" if v.compiled else "eager", "median_s": statistics.median(v.times),
              "min_s": min(v.times)} for v in variants]
-    plain_name = "reference" if any(r["variant"] == "reference" for r in rows) else "none"
-    plain = [r for r in rows if r["variant"] == plain_name and r["compile"] == "eager"]
-    plain_median = min(r["median_s"] for r in plain) if plain else None
-    plain_min = min(r["min_s"] for r in plain) if plain else None
+    if plain is None:
+        name = "reference" if any(r["variant"] == "reference" for r in rows) else "none"
+        candidates = [r for r in rows if r["variant"] == name]
+        plain = (min(r["median_s"] for r in candidates), min(r["min_s"] for r in candidates), name)
     for r in rows:
         r["clips_per_s"] = batch / r["median_s"]
         r["tflops"] = flops / r["median_s"] / 1e12
         r["mfu"] = r["tflops"] / args.peak if args.peak else None
-        r["speedup"] = plain_median / r["median_s"] if plain_median else None
-        r["speedup_min"] = plain_min / r["min_s"] if plain_min else None
-        r["plain"] = plain_name
+        r["speedup"], r["speedup_min"], r["plain"] = plain[0] / r["median_s"], plain[1] / r["min_s"], plain[2]
     return rows
 
 
-def measure(model_name: str, batch: int, names: list[str], args: argparse.Namespace, deadline: float) -> list[dict]:
+def plain_of(rows: list[dict]) -> tuple[float, float, str]:
+    """The plain network's times among eager ``rows`` (one model and batch) as ``summarise`` takes them."""
+    name = rows[0]["plain"]
+    candidates = [r for r in rows if r["variant"] == name and r["compile"] == "eager"]
+    return min(r["median_s"] for r in candidates), min(r["min_s"] for r in candidates), name
+
+
+def measure(model_name: str, batch: int, names: list[str], args: argparse.Namespace, deadline: float,
+            best: dict[str, str]) -> list[dict]:
+    """Rows of ``names`` (``best``: the winning singles measured here, else the specs in ``best`` by layout,
+    which this fills in) for one model and batch."""
     variants = build_variants(model_name, [n for n in names if n != "best"], batch, args)
     run_rounds(variants, args)
     rows = summarise(variants, model_name, batch, args)
-    if "best" in names and any(r["variant"] in SINGLES for r in rows) and time.monotonic() < deadline:
-        specs = {layout: best_spec(rows, layout) for layout in args.layouts}
-        extra = [v for v in build_variants(model_name, ["none"], batch, args)]
-        for layout, spec in specs.items():
+    if any(r["variant"] in SINGLES for r in rows):
+        best.update({layout: best_spec(rows, layout) for layout in args.layouts})
+    if "best" in names and best and time.monotonic() < deadline:
+        extra = build_variants(model_name, [rows[0]["plain"]], batch, args)  # the plain network again
+        for layout, spec in best.items():
             extra += [v for v in build_variants(model_name, [spec], batch, args) if v.layout == layout]
         for v in extra[len(args.layouts):]:
             v.name = f"best ({v.name})"
-        run_rounds(extra, args)  # measured against none again, in rounds of their own
+        run_rounds(extra, args)  # measured against the plain network again, in rounds of their own
         rows += [r for r in summarise(extra, model_name, batch, args) if r["variant"].startswith("best")]
     return rows
 
 
-def measure_compiled(model_name: str, batch: int, spec: str, args: argparse.Namespace) -> list[dict]:
+def measure_compiled(model_name: str, batch: int, spec: str, args: argparse.Namespace,
+                     plain: tuple[float, float, str]) -> list[dict]:
+    """``none`` and ``spec`` compiled in place with CUDA graphs, against the eager ``plain`` network."""
     variants = [v for v in build_variants(model_name, ["none", spec], batch, args) if v.layout == args.layouts[0]]
     for v in variants:
         v.model.compile(mode="reduce-overhead", dynamic=False)  # in place, as Classifier(compile_mode=...)
         v.compiled = True
     run_rounds(variants, args)
-    return summarise(variants, model_name, batch, args)
+    return summarise(variants, model_name, batch, args, plain)
 
 
 def print_rows(rows: list[dict], where: str) -> None:
@@ -199,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=None, help="default: 8 on CUDA, 4 on CPU")
     parser.add_argument("--size", type=int, default=None, help="default: 224 on CUDA, 96 on CPU")
     parser.add_argument("--variants", nargs="+", default=None,
-                        help="reference, none, auto, singles, best or kind=path specs (default on CUDA: none auto "
-                             "singles best; on CPU: reference none auto)")
+                        help="reference, none, auto, singles, best or kind=path specs (default on CUDA: reference none "
+                             "auto singles best; on CPU: reference none auto)")
     parser.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=None,
                         help="default: channels_last on CUDA, both on CPU")
     parser.add_argument("--precision", choices=["bf16", "fp32"], default=None, help="default: bf16 on CUDA, fp32 on CPU")
@@ -211,12 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (1: steadier on a shared machine)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="for MFU (default: by GPU name)")
     parser.add_argument("--budget", type=float, default=1e9, help="seconds; later rows are skipped past it")
+    parser.add_argument("--compile-reserve", type=float, default=150,
+                        help="seconds a compiled pair needs (compiling included); skipped with less left")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
     cuda = args.device.startswith("cuda")
     args.batches = args.batches or ([8, 32] if cuda else [2])
     args.frames, args.size = args.frames or (8 if cuda else 4), args.size or (224 if cuda else 96)
-    args.variants = args.variants or (["none", "auto", "singles", "best"] if cuda else ["reference", "none", "auto"])
+    args.variants = args.variants or (["reference", "none", "auto", "singles", "best"] if cuda
+                                      else ["reference", "none", "auto"])
     args.layouts = args.layouts or (["channels_last"] if cuda else list(LAYOUTS))
     args.precision = args.precision or ("bf16" if cuda else "fp32")
     args.rounds, args.steps = args.rounds or (5 if cuda else 9), args.steps or (10 if cuda else 1)
@@ -233,6 +251,14 @@ def main(argv: list[str] | None = None) -> int:
              + (f", cuDNN {torch.backends.cudnn.version()}" if cuda else "")
              + (f", peak {args.peak:.0f} TFLOP/s" if args.peak else ", peak unknown (MFU not given)"))
     rows: list[dict] = []
+    best: dict[str, dict[str, str]] = {m: {} for m in args.models}
+
+    def save(new: list[dict]) -> None:
+        print_rows(new, where)
+        rows.extend(new)
+        if args.json:  # after every unit: a run cut short keeps what it measured
+            Path(args.json).write_text(json.dumps({"setting": where, "rows": rows}, indent=2) + "\n")
+
     for batch_index, batch in enumerate(args.batches):
         for model_name in args.models:
             if time.monotonic() > deadline:
@@ -240,21 +266,15 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             # Past the first batch only the headline variants: a short budget cuts the singles first.
             keep = names if batch_index == 0 else [n for n in names if n in ("reference", "none", "auto", "best")]
-            new = measure(model_name, batch, keep, args, deadline)
-            print_rows(new, where)
-            rows += new
-            if args.json:  # after every model: a run cut short keeps what it measured
-                Path(args.json).write_text(json.dumps({"setting": where, "rows": rows}, indent=2) + "\n")
-    if "reduce-overhead" in args.compile_modes:
-        for model_name in args.models:
-            if time.monotonic() > deadline:
-                print(f"skip compiled {model_name}: out of time", flush=True)
-                continue
-            best = [r["variant"] for r in rows if r["model"] == model_name and r["variant"].startswith("best")]
-            spec = best[0][len("best ("):-1] if best else "auto"
-            new = measure_compiled(model_name, args.batches[0], spec, args)
-            print_rows(new, where)
-            rows += new
+            save(measure(model_name, batch, keep, args, deadline, best[model_name]))
+        if batch_index == 0 and "reduce-overhead" in args.compile_modes:  # CUDA graphs where they matter most
+            for model_name in args.models:
+                if deadline - time.monotonic() < args.compile_reserve:
+                    print(f"skip compiled {model_name}: less than {args.compile_reserve:.0f} s left", flush=True)
+                    continue
+                spec = best[model_name].get(args.layouts[0], "auto")
+                plain = plain_of([r for r in rows if r["model"] == model_name and r["batch"] == batch])
+                save(measure_compiled(model_name, batch, spec, args, plain))
     if args.json:
         Path(args.json).write_text(json.dumps({"setting": where, "rows": rows}, indent=2) + "\n")
     torch.set_num_threads(threads)  # as it was (main() also runs inside the test suite)

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -94,36 +91,23 @@ def test_mfu_formula_peaks_and_slow_kernels():
     assert slow_conv_kernels(names) == names[:2]
 
 
-def test_bench_train_profile_smoke(tmp_path):
-    """As a command: on CPU each row runs in a child process of the script."""
-    out = tmp_path / "train.json"
-    command = [sys.executable, str(SCRIPTS / "bench_train.py"), "--device", "cpu", "--rows", "slow_r50_gc5", "--width",
-               "4", "--size", "32", "--frames", "4", "--batch", "2", "--steps", "1", "--repeats", "1", "--warmup", "1",
-               "--profile", "--levers", "auto", "--json", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(SCRIPTS.parent), "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "GC/SNL/NL" in proc.stdout and "MFU: peak unknown" in proc.stdout and "conv levers auto" in proc.stdout
-    row = json.loads(out.read_text())["rows"][0]
-    assert row["profile"]["flops"] == 6 * count_macs(create("slow_r50_gc5", width=4), (2, 3, 4, 32, 32))
-    assert row["profile"]["families"]["1x1x1 conv"] > 0
-
-
-def test_bench_levers_and_convs_smoke(tmp_path, capsys):
-    levers = _script("bench_levers")
-    out = tmp_path / "levers.json"
-    assert levers.main(["--device", "cpu", "--models", "slow_r50", "--width", "4", "--size", "32", "--frames", "4",
-                        "--variants", "reference", "none", "auto", "temporal=matmul", "--rounds", "1",
-                        "--warmup", "1", "--json", str(out)]) == 0
-    rows = json.loads(out.read_text())["rows"]
-    assert {(r["variant"], r["layout"]) for r in rows} == {
-        (v, layout) for v in ("reference", "none", "auto", "temporal=matmul") for layout in ("contiguous", "channels_last")}
-    assert max(r["speedup"] for r in rows if r["variant"] == "reference") == 1.0  # its faster layout is the plain time
-    convs = _script("bench_convs")
-    out = tmp_path / "convs.json"
-    assert convs.main(["--device", "cpu", "--width", "4", "--size", "32", "--repeats", "1", "--json", str(out)]) == 0
-    table = json.loads(out.read_text())["rows"]
-    assert {(r["layout"], r["kind"]) for r in table} == {
-        (layout, kind) for layout in ("contiguous", "channels_last")
-        for kind in ("stem", "pointwise", "downsample", "spatial", "temporal")}
-    assert "<- policy" in capsys.readouterr().out
+def test_gpu_stage_dry_run(tmp_path, capsys):
+    """scripts/gpu_levers.py --dry: the GPU stage's three commands on the CPU at a tiny size, into one JSON."""
+    assert _script("gpu_levers").main(["--dry", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "GC/SNL/NL" in printed and "MFU: peak unknown" in printed and "<- policy" in printed
+    (path,) = tmp_path.glob("levers-cpu-*.json")
+    parts = json.loads(path.read_text())["parts"]
+    assert {name: part["status"] for name, part in parts.items()} == {"profile": "ok", "convs": "ok", "levers": "ok"}
+    profile = parts["profile"]["result"]["rows"][0]["profile"]
+    assert profile["flops"] == 6 * count_macs(create("slow_r50_gc5", width=4), (2, 3, 4, 32, 32))
+    assert profile["families"]["GC/SNL/NL"] > 0 and profile["families"]["kx1x1 conv"] > 0
+    kinds = {(r["layout"], r["kind"]) for r in parts["convs"]["result"]["rows"]}
+    assert kinds == {(layout, kind) for layout in ("contiguous", "channels_last")
+                     for kind in ("stem", "pointwise", "downsample", "spatial", "temporal")}
+    rows = parts["levers"]["result"]["rows"]
+    variants = {r["variant"] for r in rows if r["model"] == "slow_r50"}
+    assert {"reference", "none", "auto", "pointwise=matmul", "temporal=conv2d"} <= variants
+    assert any(v.startswith("best (") for v in variants)
+    reference = next(r for r in rows if r["variant"] == "reference")
+    assert reference["speedup"] == 1.0 and reference["plain"] == "reference"
