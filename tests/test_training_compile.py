@@ -103,3 +103,17 @@ def test_reduce_overhead_fit_in_bf16_on_two_processes(tiny_videos, tmp_path):
     assert [c for c in calls if c[0] == "compile"] == [compiled] * 2
     assert calls.count(["step"]) == 2 * 2  # two steps on each process
     _loads_into_a_plain_model(tmp_path / "checkpoints" / "last.ckpt")
+
+
+def test_classifier_passes_the_levers_and_checks_the_mode():
+    from gcvideo.layers.conv_paths import PathConv3d
+    from gcvideo.training import Classifier
+
+    module = Classifier("slow_r50", num_classes=3, width=4, conv_levers="temporal=matmul")
+    paths = {m.kind: m.path for m in module.model.modules() if isinstance(m, PathConv3d)}
+    assert paths == {"stem": "conv3d", "pointwise": "conv3d", "downsample": "conv3d", "spatial": "conv3d",
+                     "temporal": "matmul"}
+    with pytest.raises(ValueError, match="compile_mode must be one of .*'reduce-overhead'"):
+        Classifier("slow_r50", num_classes=3, width=4, compile_mode="fast")
+    with pytest.raises(ValueError, match="conv_levers 'spatial=matmul'"):
+        Classifier("slow_r50", num_classes=3, width=4, conv_levers="spatial=matmul")

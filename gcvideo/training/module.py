@@ -28,6 +28,8 @@ from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
 from gcvideo.training.test_results import PER_VIDEO_KEYS
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
+
 
 def describe_data(data: L.LightningDataModule) -> dict[str, Any]:
     """Input conventions of a data module (frames, stride, crops, target fps, mean/std), kept with the model."""
@@ -96,6 +98,8 @@ class Classifier(L.LightningModule):
 
         if inflate not in INFLATE_MODES:
             raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}")
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.model = create(preset, num_classes=num_classes, width=width, dropout=dropout, depths=depths,
                             blocks=blocks, conv_levers=conv_levers)
