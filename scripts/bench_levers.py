@@ -275,8 +275,6 @@ def main(argv: list[str] | None = None) -> int:
                 spec = best[model_name].get(args.layouts[0], "auto")
                 plain = plain_of([r for r in rows if r["model"] == model_name and r["batch"] == batch])
                 save(measure_compiled(model_name, batch, spec, args, plain))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"setting": where, "rows": rows}, indent=2) + "\n")
     torch.set_num_threads(threads)  # as it was (main() also runs inside the test suite)
     return 0
 
