@@ -4,10 +4,11 @@
 The convolutions and their input shapes come from the model itself (``slow_r50`` at ``--width``, on
 ``--frames`` x ``--size`` x ``--size`` clips of ``--batch``), grouped by shape. Each group runs forward and
 backward (input and weight gradients, a fixed output gradient) along each path of its kind, in each
-memory layout (CPU time of the process on a CPU, wall time on a GPU); the paths of a group alternate in ``--repeats`` rounds (so the machine's load hits them
-alike) and the fastest of each counts. A kind's time is the sum over its convolutions; its row shows
-each path's time as a multiple of ``conv3d`` (below 1: faster), the fastest path, and the path the
-policy picks (``<- policy``) in that setting. Outputs are checked equal to ``conv3d``.
+memory layout (CPU time of the process on a CPU, wall time on a GPU); the paths of a group alternate in
+``--repeats`` rounds (so the machine's load hits them alike) and the fastest of each counts. A kind's
+time is the sum over its convolutions; its row shows each path's time as a multiple of ``conv3d`` (below
+1: faster), the fastest path, and the path the policy picks (``<- policy``) in that setting. Outputs are
+checked equal to ``conv3d``.
 
     python scripts/bench_convs.py --device cpu --width 64 --size 96 --frames 4 --batch 2   # the CPU table
     python scripts/bench_convs.py --device cuda --dtype bfloat16 --json convs.json       # the GPU table

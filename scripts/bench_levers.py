@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                              "auto singles best; on CPU: reference none auto)")
     parser.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=None,
                         help="default: channels_last on CUDA, both on CPU")
-    parser.add_argument("--precision", choices=["bf16", "fp32"], default=None, help="default: bf16 on CUDA, fp32 on CPU")
+    parser.add_argument("--precision", choices=["bf16", "fp32"], default=None,
+                        help="default: bf16 on CUDA, fp32 on CPU")
     parser.add_argument("--compile-modes", nargs="+", choices=["eager", "reduce-overhead"], default=["eager"])
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5 CUDA, 9 CPU)")
     parser.add_argument("--steps", type=int, default=None, help="steps per round (default 10 CUDA, 1 CPU)")

@@ -167,10 +167,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch.compile mode with --compile: default (as model.compile: true), reduce-overhead "
                              "(CUDA graphs: no launch cost per kernel, the lever for GC/SNL at batch 8), "
                              "max-autotune-no-cudagraphs, ...")
-    parser.add_argument("--levers", default="auto", help="convolution paths: auto, none or kind=path,... (default auto)")
+    parser.add_argument("--levers", default="auto",
+                        help="convolution paths: auto, none or kind=path,... (default auto)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile a step by operator family, with MFU (and, on CUDA, the slow-kernel check)")
-    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak for MFU (default: by GPU name)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak for MFU (default: by GPU name)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
     gpu = args.device.startswith("cuda")

@@ -15,7 +15,8 @@ Parts, in order of importance, each a command with its own time cap inside ``--b
    (``reduce-overhead``) if enough time is left, then batch 32 (cut first).
 
 Everything goes into one file, ``<out>/levers-<gpu>-<date>.json`` (commit it as
-``docs/benchmarks/gpu-<gpu>-<date>.json``); the parts' output is printed. ``--dry`` runs the same parts on the CPU at a tiny size (the test suite does).
+``docs/benchmarks/gpu-<gpu>-<date>.json``); the parts' output is printed. ``--dry`` runs the same parts on
+the CPU at a tiny size (the test suite does).
 
     python scripts/gpu_levers.py --out $OUT [--budget 180]
     python scripts/gpu_levers.py --dry --out /tmp/levers

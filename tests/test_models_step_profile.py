@@ -49,8 +49,6 @@ def test_families_cover_every_layer_of_slow_r50_gc5():
 def test_each_family_holds_its_operators_time():
     """Independently of the family ranges: the aten convolution and batch-norm kernels of the step (forward and
     backward, from the profiler's own events) fit inside the time the profile gives their families."""
-    from torch.profiler import profile
-
     torch.manual_seed(0)
     model = create("slow_r50_gc_all", num_classes=3, width=4, depths=(1, 1, 1, 1))
     x, y = torch.randn(2, 3, 4, 32, 32), torch.tensor([0, 2])

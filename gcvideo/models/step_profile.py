@@ -184,7 +184,8 @@ def format_profile(result: dict, flops: int | None = None, peak: float | None = 
     for name, seconds in sorted(result["families"].items(), key=lambda kv: -kv[1]):
         if seconds > 0:
             lines.append(f"{name:<12}{seconds * 1e3:>10.2f}{seconds / busy:>8.1%}")
-    lines.append(f"step: {step * 1e3:.2f} ms wall" + (f", GPU busy {busy / step:.0%} of it" if unit == "GPU ms" else ""))
+    busy_share = f", GPU busy {busy / step:.0%} of it" if unit == "GPU ms" else ""
+    lines.append(f"step: {step * 1e3:.2f} ms wall{busy_share}")
     if flops:
         achieved = flops / step / 1e12
         mfu = f", MFU {achieved / peak:.1%} of {peak:.0f} TFLOP/s" if peak else ", MFU: peak unknown (--peak-tflops)"
