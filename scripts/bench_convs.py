@@ -7,8 +7,8 @@ backward (input and weight gradients, a fixed output gradient) along each path o
 memory layout (CPU time of the process on a CPU, wall time on a GPU); the paths of a group alternate in
 ``--repeats`` rounds (so the machine's load hits them alike) and the fastest of each counts. A kind's
 time is the sum over its convolutions; its row shows each path's time as a multiple of ``conv3d`` (below
-1: faster), the fastest path, and the path the policy picks (``<- policy``) in that setting. Outputs are
-checked equal to ``conv3d``.
+1: faster), the fastest path, and the path the policy picks (``<- policy``) in that setting. Each path's
+output is compared with ``conv3d``'s (a warning when it differs by more than rounding).
 
     python scripts/bench_convs.py --device cpu --width 64 --size 96 --frames 4 --batch 2   # the CPU table
     python scripts/bench_convs.py --device cuda --dtype bfloat16 --json convs.json       # the GPU table
@@ -59,15 +59,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_group(group: dict, layout: str, args: argparse.Namespace) -> dict[str, float]:
-    """Forward+backward ms of one convolution of ``group`` along each of its paths (fastest of the rounds)."""
+def measure_group(group: dict, layout: str, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Forward+backward ms of one convolution of ``group`` along each of its paths (fastest of the rounds), and
+    each path's largest output difference from ``conv3d`` relative to the largest output."""
     device = torch.device(args.device)
     conv = copy.deepcopy(group["conv"]).to(device=device, memory_format=FORMATS[layout])
     x = torch.randn(group["shape"], device=device).contiguous(memory_format=FORMATS[layout])
     x.requires_grad_(group["kind"] != "stem")  # the clip needs no gradient
     clock = time.perf_counter if device.type == "cuda" else time.process_time  # CPU: robust to other processes
     autocast = torch.autocast(device.type, dtype=getattr(torch, args.dtype), enabled=args.dtype != "float32")
-    grad, expected = None, None
+    grad, expected, differences = None, None, {}
     times: dict[str, list[float]] = defaultdict(list)
     for round_ in range(args.repeats + 1):  # round 0 warms up and checks the outputs
         for path in KIND_PATHS[group["kind"]]:
@@ -85,9 +86,9 @@ def measure_group(group: dict, layout: str, args: argparse.Namespace) -> dict[st
             elif expected is None:
                 expected = out.detach().float()
             else:
-                torch.testing.assert_close(out.detach().float(), expected, rtol=args.tolerance, atol=args.tolerance)
+                differences[path] = float((out.detach().float() - expected).abs().max() / expected.abs().max())
             x.grad, conv.weight.grad = None, None
-    return {path: min(t) for path, t in times.items()}
+    return {path: min(t) for path, t in times.items()}, differences
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args.dtype = args.dtype or ("bfloat16" if cuda else "float32")
     args.frames, args.size = args.frames or (8 if cuda else 4), args.size or (224 if cuda else 96)
     args.batch = args.batch or (8 if cuda else 2)
-    args.tolerance = 1e-3 if args.dtype == "float32" else 5e-2
+    args.tolerance = 1e-4 if args.dtype == "float32" else 2e-2  # relative to the largest output
     threads = torch.get_num_threads()
     if not cuda:
         torch.set_num_threads(args.threads)
@@ -116,13 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for layout in args.layouts:
         totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        worst: dict[str, dict[str, float]] = defaultdict(dict)
         for group in groups:
-            for path, ms in measure_group(group, layout, args).items():
+            times, differences = measure_group(group, layout, args)
+            for path, ms in times.items():
                 totals[group["kind"]][path] += ms * group["count"]
+            for path, difference in differences.items():
+                worst[group["kind"]][path] = max(difference, worst[group["kind"]].get(path, 0.0))
         for kind, paths in totals.items():
             policy = choose_path(kind, torch.device(args.device).type, getattr(torch, args.dtype), layout)
             rows.append({"layout": layout, "kind": kind, "ms": dict(paths), "fastest": min(paths, key=paths.get),
-                         "policy": policy, "vs_conv3d": {p: ms / paths["conv3d"] for p, ms in paths.items()}})
+                         "policy": policy, "vs_conv3d": {p: ms / paths["conv3d"] for p, ms in paths.items()},
+                         "max_relative_difference": worst[kind]})
     device = torch.cuda.get_device_name() if cuda else f"cpu, {torch.get_num_threads()} threads"
     where = (f"{device}, slow_r50 width {args.width}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
              f"{args.dtype}{' autocast' if args.dtype != 'float32' else ''}, torch {torch.__version__}")
@@ -133,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                            for p in r["ms"] if p != "conv3d")
         mark = " <- policy" if r["policy"] == "conv3d" else ""
         print(f"{r['layout']:<15}{r['kind']:<12}{r['ms']['conv3d']:>10.2f}{mark}  {others}  (fastest: {r['fastest']})")
+        for path, difference in r["max_relative_difference"].items():
+            if difference > args.tolerance:
+                print(f"  WARNING: {r['kind']} {path} differs from conv3d by {difference:.1e} of the largest output")
     if args.json:
         Path(args.json).write_text(json.dumps({"setting": where, "rows": rows}, indent=2) + "\n")
     torch.set_num_threads(threads)  # as it was (main() also runs inside the test suite)

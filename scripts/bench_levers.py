@@ -139,7 +139,8 @@ def summarise(variants: list[Variant], model_name: str, batch: int, args: argpar
               plain: tuple[float, float, str] | None = None) -> list[dict]:
     """Rows of ``variants`` with clips/s, TFLOP/s, MFU and the speed-up over ``plain`` (median and fastest
     step time of the plain network, and its name), by default the variants' own reference, else none."""
-    flops = training_flops(variants[0].model, variants[0].x.shape)
+    with torch.device("meta"):  # the same MACs for every variant; a compiled model is not copied
+        flops = training_flops(create(model_name, width=args.width), variants[0].x.shape)
     rows = [{"model": model_name, "batch": batch, "variant": v.name, "layout": v.layout,
              "compile": "reduce-overhead" if v.compiled else "eager", "median_s": statistics.median(v.times),
              "min_s": min(v.times)} for v in variants]

@@ -88,6 +88,7 @@ def bench_row(row: str, args: argparse.Namespace) -> dict:
     y = torch.randint(0, 400, (args.batch,), device=device)
     if args.channels_last:
         model, x = to_channels_last(model), channels_last_input(x)
+    flops = training_flops(model, x.shape) if args.profile else None  # before compiling: count_macs copies it
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
@@ -134,7 +135,7 @@ def bench_row(row: str, args: argparse.Namespace) -> dict:
         result["compiled_speedup"] = result["compiled_clips_per_s"] / result["clips_per_s"]
     if args.profile:
         result["profile"] = profile_step(eager, model)
-        result["profile"]["flops"] = training_flops(model, x.shape)
+        result["profile"]["flops"] = flops
     return result
 
 

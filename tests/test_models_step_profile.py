@@ -100,7 +100,9 @@ def test_gpu_stage_dry_run(tmp_path, capsys):
     profile = parts["profile"]["result"]["rows"][0]["profile"]
     assert profile["flops"] == 6 * count_macs(create("slow_r50_gc5", width=4), (2, 3, 4, 32, 32))
     assert profile["families"]["GC/SNL/NL"] > 0 and profile["families"]["kx1x1 conv"] > 0
-    kinds = {(r["layout"], r["kind"]) for r in parts["convs"]["result"]["rows"]}
+    convs = parts["convs"]["result"]["rows"]
+    assert all(d < 1e-5 for r in convs for d in r["max_relative_difference"].values())  # every path = F.conv3d
+    kinds = {(r["layout"], r["kind"]) for r in convs}
     assert kinds == {(layout, kind) for layout in ("contiguous", "channels_last")
                      for kind in ("stem", "pointwise", "downsample", "spatial", "temporal")}
     rows = parts["levers"]["result"]["rows"]
