@@ -13,9 +13,17 @@ of which the fastest counts; step time and memory are reported as ratios over sl
 apart as the compile time, then warm compiled and eager step blocks are timed alternately (so both see the
 same machine load) and the fastest of each counts.
 
+``--profile``: one more profiled pair of eager steps per row, split by operator family (the convolutions by
+kind, BN, ReLU, GC/SNL/NL, the optimizer step, the rest; ``gcvideo.models.step_profile``) as shares of the
+step, with the model FLOP utilisation (MFU; the peak by GPU name, or ``--peak-tflops``). On CUDA it also
+prints the torch, CUDA and cuDNN versions and fails (exit 1, one line naming the kernel) if PyTorch's
+native 3D convolution (``slow_conv3d``, ``vol2col``, ...) runs in a bf16 or fp16 step: many times slower
+than cuDNN's. ``--levers``: the convolution paths (``gcvideo.models.conv_levers``; default "auto").
+
     python scripts/bench_train.py                 # GPU if available, else CPU small size
     python scripts/bench_train.py --device cpu --width 8 --size 32 --steps 5
     python scripts/bench_train.py --compile --json bench.json
+    python scripts/bench_train.py --profile --rows slow_r50 slow_r50_gc5
 """
 
 from __future__ import annotations
@@ -31,6 +39,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import torch  # noqa: E402
+
+from gcvideo.models.step_profile import (  # noqa: E402
+    RANGE_PREFIX,
+    format_profile,
+    peak_tflops,
+    profile_step,
+    slow_conv_kernels,
+    training_flops,
+)
 
 ROWS = ("slow_r50", "slow_r50_nl5", "slow_r50_snl5", "slow_r50_gc5", "slow_r50_gc_all")
 
@@ -66,20 +83,22 @@ def bench_row(row: str, args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(0)
     args.base_rss = _rss_mib()
-    model = create(row, num_classes=400, width=args.width).to(device)
+    model = create(row, num_classes=400, width=args.width, conv_levers=args.levers).to(device)
     x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
     y = torch.randint(0, 400, (args.batch,), device=device)
     if args.channels_last:
         model, x = to_channels_last(model), channels_last_input(x)
+    flops = training_flops(model, x.shape) if args.profile else None  # before compiling: count_macs copies it
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
     def step(forward) -> None:
         with autocast:
             loss = torch.nn.functional.cross_entropy(forward(x), y)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        with torch.autograd.profiler.record_function(RANGE_PREFIX + "optimizer"):
+            opt.step()
+            opt.zero_grad(set_to_none=True)
 
     def eager() -> None:
         step(model.forward)  # bypasses the compiled __call__ once the model is compiled
@@ -114,6 +133,9 @@ def bench_row(row: str, args: argparse.Namespace) -> dict:
     if args.compile:
         result["compiled_clips_per_s"] = args.batch * args.steps / min(times["compiled"])
         result["compiled_speedup"] = result["compiled_clips_per_s"] / result["clips_per_s"]
+    if args.profile:
+        result["profile"] = profile_step(eager, model)
+        result["profile"]["flops"] = flops
     return result
 
 
@@ -122,7 +144,7 @@ def _child(row: str, args: argparse.Namespace, queue: mp.Queue) -> None:
     queue.put(bench_row(row, args))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
@@ -146,8 +168,14 @@ def main() -> None:
                         help="torch.compile mode with --compile: default (as model.compile: true), reduce-overhead "
                              "(CUDA graphs: no launch cost per kernel, the lever for GC/SNL at batch 8), "
                              "max-autotune-no-cudagraphs, ...")
+    parser.add_argument("--levers", default="auto",
+                        help="convolution paths: auto, none or kind=path,... (default auto)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile a step by operator family, with MFU (and, on CUDA, the slow-kernel check)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak for MFU (default: by GPU name)")
     parser.add_argument("--json", help="also write the rows to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     gpu = args.device.startswith("cuda")
     args.width = args.width or (64 if gpu else 8)
     args.size = args.size or (224 if gpu else 32)
@@ -158,6 +186,9 @@ def main() -> None:
     if not gpu and args.width >= 64 and args.size >= 224:
         parser.error("the full-size model is for GPUs; on a CPU use e.g. --width 8 --size 32")
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    if gpu:
+        print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+              f"{torch.cuda.get_device_name()}", flush=True)
     rows = []
     for row in args.rows:
         if gpu:
@@ -173,6 +204,11 @@ def main() -> None:
         compiled = (f"; compiled {result['compiled_clips_per_s']:.1f} clips/s ({result['compiled_speedup']:.2f}x "
                     f"eager) after {result['compile_s']:.0f} s compiling" if args.compile else "")
         print(f"  {row}: {result['clips_per_s']:.1f} clips/s, peak {result['peak_mib']:.0f} MiB{compiled}", flush=True)
+        if args.profile:
+            dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+            peak = args.peak_tflops or (peak_tflops(torch.cuda.get_device_name(), dtype) if gpu else None)
+            result["profile"]["peak_tflops"] = peak
+            print(format_profile(result["profile"], result["profile"]["flops"], peak), flush=True)
     base = next((r for r in rows if r["model"] == "slow_r50"), rows[0])
     for r in rows:
         r["time_ratio"] = base["clips_per_s"] / r["clips_per_s"]  # > 1: slower than the baseline
@@ -183,7 +219,8 @@ def main() -> None:
     layout = "channels_last_3d" if args.channels_last else "contiguous"
     threads = "" if gpu else f", {args.threads} threads"
     where = (f"{device_name}, width {args.width}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
-             f"{args.precision}, {layout}{threads}{', cudnn.benchmark' if args.cudnn_benchmark else ''}"
+             f"{args.precision}, {layout}, conv levers {args.levers}{threads}"
+             f"{', cudnn.benchmark' if args.cudnn_benchmark else ''}"
              f"{f', compile mode {args.compile_mode}' if args.compile else ''}")
     print(f"\ntraining step, {where}, torch {torch.__version__}")
     header = "| model | params | clips/s | step time vs baseline | peak MiB | memory vs baseline |"
@@ -200,9 +237,16 @@ def main() -> None:
                      f"{r['compiled_time_ratio']:.2f}x | {r['compile_s']:.0f} |")
         print(line)
     if args.json:
+        versions = {"torch": torch.__version__, "cuda": torch.version.cuda,
+                    "cudnn": torch.backends.cudnn.version() if gpu else None}
         with open(args.json, "w") as f:
-            json.dump({"setting": where, "torch": torch.__version__, "rows": rows}, f, indent=2)
+            json.dump({"setting": where, **versions, "rows": rows}, f, indent=2)
+    slow = sorted({k for r in rows for k in slow_conv_kernels(r.get("profile", {}).get("kernels", []))})
+    if gpu and args.precision == "bf16" and slow:
+        print(f"FAIL: PyTorch's native 3D convolution ran in the bf16 step instead of cuDNN's: {', '.join(slow)}")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# The GPU check of gcvideo in one run of about 9 minutes on one GPU; it runs unchanged on any CUDA
+# The GPU check of gcvideo in one run of about 10 minutes on one GPU; it runs unchanged on any CUDA
 # machine. Stages, in order of importance, each with its own time cap inside one budget:
 #   1. train_eager  scripts/bench_train.py: model-only training clips/s of the five Kinetics rows at full size
 #                   (bf16 autocast, channels_last_3d, batch 8 as in the recipe): the blocks' step-time ratios;
-#   2. blocks_*     scripts/bench_blocks.py on CUDA, bf16 and fp32: GC/SNL against the bandwidth floor (time,
+#   2. levers       scripts/gpu_levers.py: slow_r50 and slow_r50_gc5's step by operator family with MFU (fails
+#                   on a native bf16 conv3d kernel), every convolution path per kind, and model-only clips/s
+#                   and MFU of each convolution lever alone and together at batch 8 (then CUDA graphs and
+#                   batch 32 as time allows) against pytorchvideo's slow_r50: levers-<gpu>-<date>.json;
+#   3. blocks_*     scripts/bench_blocks.py on CUDA, bf16 and fp32: GC/SNL against the bandwidth floor (time,
 #                   kernels per training step and GPU busy time: launch-bound or not) and every NL attention
 #                   path against pytorchvideo's NonLocal (the policy's pick marked);
-#   3. pipeline     scripts/gpu_check.py: end-to-end `gcvideo fit` clips/s and data-wait fraction on
+#   4. pipeline     scripts/gpu_check.py: end-to-end `gcvideo fit` clips/s and data-wait fraction on
 #                   Kinetics-like videos it writes (the baseline pipeline, the speed-ups, prepared files),
 #                   next to model-only clips/s at the fit's batch, and the per-worker CPU rate;
-#   4. graphs       scripts/bench_train.py --compile --compile-mode reduce-overhead (CUDA graphs): what the
+#   5. graphs       scripts/bench_train.py --compile --compile-mode reduce-overhead (CUDA graphs): what the
 #                   blocks cost once kernel launches are free (GC/SNL at batch 8 are launch-bound);
-#   5. compile      scripts/bench_train.py --compile: warm compiled vs eager clips/s, and compile time;
-#   6. cudnn        scripts/bench_train.py --cudnn-benchmark: whether cudnn.benchmark pays.
+#   6. compile      scripts/bench_train.py --compile: warm compiled vs eager clips/s, and compile time;
+#   7. cudnn        scripts/bench_train.py --cudnn-benchmark: whether cudnn.benchmark pays.
 #
-#   bash scripts/gpu_check.sh [BUDGET_SECONDS]       # default 560; results (JSON + one log) in $OUT
+#   bash scripts/gpu_check.sh [BUDGET_SECONDS]       # default 600; results (JSON + one log) in $OUT
 #
 # On a machine without a package index, first put the wheels it lacks into ./.whl (pip download on a
 # machine with pip; the team's helper: shared/device/wheels.sh) and carry .whl along: they are installed
@@ -22,7 +26,7 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-BUDGET=${1:-560}
+BUDGET=${1:-600}
 START=$(date +%s)
 W=$(mktemp -d)
 OUT=${OUT:-$W/out}
@@ -53,6 +57,7 @@ stage() {
   $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"; } 2>&1 | tee -a "$LOG"
 
 stage train_eager 150 $PY scripts/bench_train.py --json "$OUT/train_eager.json"
+TAIL=60 stage levers 190 $PY scripts/gpu_levers.py --out "$OUT" --budget 180
 TAIL=14 stage blocks_bf16 75 $PY scripts/bench_blocks.py --device cuda --dtype bfloat16 --batch 8 --json "$OUT/blocks_bf16.json"
 TAIL=14 stage blocks_fp32 75 $PY scripts/bench_blocks.py --device cuda --dtype float32 --batch 8 --json "$OUT/blocks_fp32.json"
 TAIL=24 stage pipeline 270 $PY scripts/gpu_check.py --scratch "$W/pipeline" --out "$W/pipeline_out" --budget 255 \

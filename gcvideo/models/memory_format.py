@@ -22,9 +22,9 @@ def to_channels_last(model: nn.Module) -> nn.Module:
     layout: they are read as matrices through views that work in both.
     """
     for module in model.modules():
-        fmt = FORMAT_BY_CONV.get(type(module))
-        if fmt is not None:
-            module.to(memory_format=fmt)
+        for conv, fmt in FORMAT_BY_CONV.items():
+            if isinstance(module, conv):  # subclasses too (gcvideo.layers.conv_paths.PathConv3d)
+                module.to(memory_format=fmt)
     return model
 
 

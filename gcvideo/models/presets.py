@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from gcvideo.models.conv_levers import apply_conv_levers, parse_levers
 from gcvideo.models.placement import ALL_C3_C5, FIVE_BLOCKS, BlockSpec, as_specs
 from gcvideo.models.resnet2d import create_resnet2d
 from gcvideo.models.slow_resnet import create_slow_resnet
@@ -108,6 +109,7 @@ def create(
     dropout: float | None = None,
     depths: Sequence[int] = (3, 4, 6, 3),
     blocks: BlockSpec | Mapping | Sequence[BlockSpec | Mapping] | None = None,
+    conv_levers: str = "auto",
 ) -> nn.Module:
     """Build a preset.
 
@@ -118,6 +120,9 @@ def create(
         dropout: before the classifier (default 0.5 for video as in SlowFast, 0 for images).
         depths: residual blocks per stage; the block placements must fit them.
         blocks: replaces the preset's block placement (a spec, its dict form, or a list of them).
+        conv_levers: the video backbone's convolution paths (``gcvideo.models.conv_levers``): "auto" (the
+            measured policy), "none" (plain ``nn.Conv3d``) or forced "kind=path" pairs. Parameters and
+            outputs do not depend on it.
 
     Returns:
         The model, with ``build_args`` (so that ``create(**model.build_args)`` rebuilds it), ``is_video``,
@@ -126,6 +131,7 @@ def create(
     if name not in PRESETS:
         raise ValueError(f"unknown model {name!r}; valid presets: {', '.join(PRESETS)}")
     preset = PRESETS[name]
+    parse_levers(conv_levers)  # a bad value fails before the model is built
     specs = preset.blocks if blocks is None else as_specs(blocks)
     if num_classes is None:
         num_classes = 400 if preset.video else 1000
@@ -133,6 +139,8 @@ def create(
         dropout = 0.5 if preset.video else 0.0
     build = create_slow_resnet if preset.video else create_resnet2d
     model = build(num_classes=num_classes, width=width, dropout=dropout, depths=tuple(depths), blocks=specs)
+    if conv_levers != "none":
+        apply_conv_levers(model, conv_levers)
     model.build_args: dict[str, Any] = {
         "name": name,
         "num_classes": num_classes,
@@ -140,5 +148,6 @@ def create(
         "dropout": dropout,
         "depths": [int(d) for d in depths],
         "blocks": None if blocks is None else [s.to_dict() for s in specs],
+        "conv_levers": conv_levers,
     }
     return model

@@ -29,6 +29,8 @@ from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
 from gcvideo.training.test_results import PER_VIDEO_KEYS
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
+
 
 def describe_data(data: L.LightningDataModule) -> dict[str, Any]:
     """Input conventions of a data module (frames, stride, crops, target fps, mean/std), kept with the model."""
@@ -64,7 +66,11 @@ class Classifier(L.LightningModule):
         init_from: weights to start from (see ``gcvideo.training.init_weights``), loaded in ``setup``.
         inflate: "centre" or "mean", for 2D ResNet-50 weights loaded into a video model.
         channels_last: use channels-last (3d) memory format (faster convolutions on GPU).
+        conv_levers: the convolution paths (``gcvideo.models.conv_levers``): "auto" (the measured policy),
+            "none" (plain ``nn.Conv3d``) or forced "kind=path" pairs; weights and outputs do not depend on it.
         compile: ``torch.compile`` the network in ``setup`` (in place: checkpoint keys do not change).
+        compile_mode: its ``mode``: "default", or "reduce-overhead" (CUDA graphs of forward and backward:
+            no launch cost per kernel; static shapes), "max-autotune", ...
         class_names, data_info: linked from the data module; stored for export and predict.
     """
 
@@ -82,7 +88,9 @@ class Classifier(L.LightningModule):
         init_from: str | None = None,
         inflate: str = "centre",
         channels_last: bool = False,
+        conv_levers: str = "auto",
         compile: bool = False,
+        compile_mode: str = "default",
         class_names: list[str] | None = None,
         data_info: dict[str, Any] | None = None,
     ) -> None:
@@ -91,9 +99,11 @@ class Classifier(L.LightningModule):
 
         if inflate not in INFLATE_MODES:
             raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}")
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.model = create(preset, num_classes=num_classes, width=width, dropout=dropout, depths=depths,
-                            blocks=blocks)
+                            blocks=blocks, conv_levers=conv_levers)
         self.num_classes = self.model.build_args["num_classes"]
         if class_names is not None and len(class_names) != self.num_classes:
             raise ValueError(f"{len(class_names)} class names for {self.num_classes} classes")
@@ -118,7 +128,8 @@ class Classifier(L.LightningModule):
         if self.hparams.compile and not getattr(self, "_compiled", False):
             # In place (nn.Module.compile), so state-dict keys stay. dynamic=False: a smaller last batch
             # compiles once more instead of turning every graph dynamic.
-            self.model.compile(dynamic=False)
+            mode = {} if self.hparams.compile_mode == "default" else {"mode": self.hparams.compile_mode}
+            self.model.compile(dynamic=False, **mode)
             self._compiled = True
 
     def load_initial_weights(self, *, strict: bool = False) -> None:
@@ -182,6 +193,13 @@ class Classifier(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """With CUDA graphs (compile_mode "reduce-overhead"), each training batch is a new graph iteration:
+        the memory of the previous step's graph outputs may be reused, whatever torch's heuristic (a new
+        iteration at each call with no backward pending) would guess."""
+        if self.hparams.compile and "reduce-overhead" in self.hparams.compile_mode:
+            torch.compiler.cudagraph_mark_step_begin()
 
     # --- training and validation ------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
