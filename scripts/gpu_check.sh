@@ -18,7 +18,8 @@
 #   6. compile      scripts/bench_train.py --compile: warm compiled vs eager clips/s, and compile time;
 #   7. cudnn        scripts/bench_train.py --cudnn-benchmark: whether cudnn.benchmark pays.
 #
-#   bash scripts/gpu_check.sh [BUDGET_SECONDS]       # default 600; results (JSON + one log) in $OUT
+#   bash scripts/gpu_check.sh [BUDGET_SECONDS]       # default 600; results in $OUT: gpu_check.log and
+#                                                    # gpu_check_results.json ({file name: its JSON})
 #
 # On a machine without a package index, first put the wheels it lacks into ./.whl (pip download on a
 # machine with pip; the team's helper: shared/device/wheels.sh) and carry .whl along: they are installed
@@ -30,7 +31,8 @@ BUDGET=${1:-600}
 START=$(date +%s)
 W=$(mktemp -d)
 OUT=${OUT:-$W/out}
-mkdir -p "$OUT"
+J="$W/json"  # each stage's JSON; merged into one file after every stage (a device tool may return few files)
+mkdir -p "$OUT" "$J"
 LOG="$OUT/gpu_check.log"
 if ls .whl/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$W/site" .whl/*.whl 2>&1 | tail -2
@@ -52,19 +54,27 @@ stage() {
   cat "$W/$name.log" >> "$LOG"
   grep -v -i -E "warn|^\s*$" "$W/$name.log" | tail -n "${TAIL:-16}"
   [ $rc -ne 0 ] && echo "  $name: exit $rc" | tee -a "$LOG"
+  merge
+}
+# merge: every stage's JSON so far into $OUT/gpu_check_results.json ({file name: its content})
+merge() {
+  $PY -c 'import json, pathlib, sys
+parts = {p.name: json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"))}
+pathlib.Path(sys.argv[2]).write_text(json.dumps(parts, indent=1) + "\n")' "$J" "$OUT/gpu_check_results.json"
 }
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc
   $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"; } 2>&1 | tee -a "$LOG"
 
-stage train_eager 150 $PY scripts/bench_train.py --json "$OUT/train_eager.json"
-TAIL=60 stage levers 190 $PY scripts/gpu_levers.py --out "$OUT" --budget 180
-TAIL=14 stage blocks_bf16 75 $PY scripts/bench_blocks.py --device cuda --dtype bfloat16 --batch 8 --json "$OUT/blocks_bf16.json"
-TAIL=14 stage blocks_fp32 75 $PY scripts/bench_blocks.py --device cuda --dtype float32 --batch 8 --json "$OUT/blocks_fp32.json"
+stage train_eager 150 $PY scripts/bench_train.py --json "$J/train_eager.json"
+TAIL=60 stage levers 190 $PY scripts/gpu_levers.py --out "$J" --budget 180
+TAIL=14 stage blocks_bf16 75 $PY scripts/bench_blocks.py --device cuda --dtype bfloat16 --batch 8 --json "$J/blocks_bf16.json"
+TAIL=14 stage blocks_fp32 75 $PY scripts/bench_blocks.py --device cuda --dtype float32 --batch 8 --json "$J/blocks_fp32.json"
 TAIL=24 stage pipeline 270 $PY scripts/gpu_check.py --scratch "$W/pipeline" --out "$W/pipeline_out" --budget 255 \
   --rows slow_r50_snl5 slow_r50_gc_all slow_r50 slow_r50_nl5
-cp "$W/pipeline_out/gpu_check.json" "$OUT/" 2>/dev/null
+cp "$W/pipeline_out/gpu_check.json" "$J/" 2>/dev/null
 stage graphs 200 $PY scripts/bench_train.py --compile --compile-mode reduce-overhead --repeats 2 \
-  --rows slow_r50 slow_r50_gc5 --json "$OUT/train_graphs.json"
-stage compile 240 $PY scripts/bench_train.py --compile --repeats 2 --rows slow_r50 slow_r50_gc5 --json "$OUT/train_compile.json"
-stage cudnn 60 $PY scripts/bench_train.py --cudnn-benchmark --rows slow_r50 slow_r50_gc5 --json "$OUT/train_cudnn.json"
+  --rows slow_r50 slow_r50_gc5 --json "$J/train_graphs.json"
+stage compile 240 $PY scripts/bench_train.py --compile --repeats 2 --rows slow_r50 slow_r50_gc5 --json "$J/train_compile.json"
+stage cudnn 60 $PY scripts/bench_train.py --cudnn-benchmark --rows slow_r50 slow_r50_gc5 --json "$J/train_cudnn.json"
+merge
 echo "[$(( $(date +%s) - START ))s] done; results in $OUT" | tee -a "$LOG"
