@@ -62,6 +62,25 @@ def test_every_path_equals_conv3d_forward_and_backward(spec, path, layout):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("weight_layout", list(FORMATS))
+@pytest.mark.parametrize("layout", list(FORMATS))
+@pytest.mark.parametrize("path", ["matmul", "conv2d"])
+def test_temporal_paths_take_any_weight_layout_and_return_its_gradient_in_it(path, layout, weight_layout):
+    """Input and weight layouts need not agree. A channels_last_3d weight is read as (Cout*k, Cin) rows in place,
+    so its gradient arrives with the weight's own strides and autograd stores it without a copy."""
+    torch.manual_seed(0)
+    plain = nn.Conv3d(6, 5, (3, 1, 1), padding=(1, 0, 0), bias=True).double()
+    fast = PathConv3d.from_conv(copy.deepcopy(plain), "temporal", path).to(memory_format=FORMATS[weight_layout])
+    x = torch.randn(2, 6, 4, 3, 5, dtype=torch.float64).contiguous(memory_format=FORMATS[layout])
+    arriving = []  # the gradient as autograd hands it over, before it is stored (and copied if its strides differ)
+    fast.weight.register_hook(lambda grad: arriving.append(grad.stride()))
+    expected, got = _grads(plain, x), _grads(fast, x)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    if path == "matmul" and weight_layout == "channels_last":
+        assert arriving == [fast.weight.stride()]
+
+
 def _randomise(model: nn.Module) -> nn.Module:
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():

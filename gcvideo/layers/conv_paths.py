@@ -117,14 +117,24 @@ def matmul_temporal(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     """A kx1x1 convolution with stride 1 of ``x`` (N, C, T, H, W) as one matrix product of the k taps
     stacked, in ``x``'s layout."""
     k, cout = weight.shape[2], weight.shape[0]
-    stacked = weight.flatten(2).permute(2, 0, 1).reshape(k * cout, -1)  # (k*Cout, Cin), tap-major
+    # The k taps stacked as rows of one matrix without copying the weight where its layout allows: a
+    # channels_last_3d weight is (Cout, k, Cin) in memory, so (Cout*k, Cin) rows, tap innermost, are a view
+    # (and its gradient arrives in the parameter's own layout); a contiguous one is copied tap-major.
+    tap_inner = weight.stride(1) == 1 and weight.shape[1] > 1
+    if tap_inner:
+        stacked = weight.permute(0, 2, 3, 4, 1).reshape(cout * k, -1)
+    else:
+        stacked = weight.flatten(2).permute(2, 0, 1).reshape(k * cout, -1)
+    split = (cout, k) if tap_inner else (k, cout)
     n, c, t, h, w = x.shape
     if x.stride(1) == 1:  # channels innermost
-        taps = F.linear(x.permute(0, 2, 3, 4, 1), stacked).unflatten(-1, (k, cout)).movedim(-2, 0)
+        taps = F.linear(x.permute(0, 2, 3, 4, 1), stacked).unflatten(-1, split)
+        taps = taps.movedim(-1 if tap_inner else -2, 0)
         out = _shifted_sum(taps, 1, padding[0])  # (N, T, H, W, Cout)
         out = out if bias is None else out + bias.to(out.dtype)
         return out.permute(0, 4, 1, 2, 3)
-    taps = torch.matmul(stacked, x.reshape(n, c, t * h * w)).view(n, k, cout, t, h, w).movedim(1, 0)
+    taps = torch.matmul(stacked, x.reshape(n, c, t * h * w)).view(n, *split, t, h, w)
+    taps = taps.movedim(2 if tap_inner else 1, 0)
     out = _shifted_sum(taps, 2, padding[0])  # (N, Cout, T, H, W)
     return out if bias is None else out + bias.to(out.dtype).view(-1, 1, 1, 1)
 
