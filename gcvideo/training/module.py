@@ -27,6 +27,7 @@ from gcvideo.models.memory_format import to_channels_last
 from gcvideo.training.bar_metrics import LOSS_KEY, cpu_scalar
 from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
+from gcvideo.training.optimizer_levers import MODES as OPTIMIZER_IMPLS, apply_optimizer_impl
 from gcvideo.training.test_results import PER_VIDEO_KEYS
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
@@ -71,6 +72,9 @@ class Classifier(L.LightningModule):
         compile: ``torch.compile`` the network in ``setup`` (in place: checkpoint keys do not change).
         compile_mode: its ``mode``: "default", or "reduce-overhead" (CUDA graphs of forward and backward:
             no launch cost per kernel; static shapes), "max-autotune", ...
+        optimizer_impl: the optimizer's implementation (``gcvideo.training.optimizer_levers``): "auto" (fused
+            where the measured table says it is faster, unless the optimizer's arguments choose), "plain" (as
+            built) or "fused"; the update does not depend on it.
         class_names, data_info: linked from the data module; stored for export and predict.
     """
 
@@ -91,6 +95,7 @@ class Classifier(L.LightningModule):
         conv_levers: str = "auto",
         compile: bool = False,
         compile_mode: str = "default",
+        optimizer_impl: str = "auto",
         class_names: list[str] | None = None,
         data_info: dict[str, Any] | None = None,
     ) -> None:
@@ -101,6 +106,8 @@ class Classifier(L.LightningModule):
             raise ValueError(f"inflate must be one of {INFLATE_MODES}, got {inflate!r}")
         if compile_mode not in COMPILE_MODES:
             raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}")
+        if optimizer_impl not in OPTIMIZER_IMPLS:
+            raise ValueError(f"optimizer_impl must be one of {OPTIMIZER_IMPLS}, got {optimizer_impl!r}")
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.model = create(preset, num_classes=num_classes, width=width, dropout=dropout, depths=depths,
                             blocks=blocks, conv_levers=conv_levers)
@@ -147,7 +154,7 @@ class Classifier(L.LightningModule):
         self._initialised = True
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = apply_optimizer_impl(self.optimizer_factory(self.parameters()), self.hparams.optimizer_impl)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
