@@ -15,6 +15,9 @@ the process on a CPU, wall time on a GPU). Variants (``--variants``):
 - ``best``: the singles that beat ``none`` here by more than 2 %, together (needs ``singles``);
 - any ``kind=path,...`` spec.
 
+``auto`` also runs with each optimizer implementation of ``--optimizers`` (``gcvideo.training.optimizer_levers``:
+``plain``, PyTorch's default; ``auto``, the measured table's pick; ``fused``), so its rows split the step's
+speed-up into the network's and the optimizer's; the other variants take PyTorch's default (the plain step).
 Each variant runs in each of ``--layouts``; the plain time of a row is its plain network's time in its
 faster layout. ``--compile-modes eager reduce-overhead`` also measures ``none`` and ``best`` (else
 ``auto``) compiled in place (CUDA graphs on a GPU) at the first batch, as the budget allows; past the first
@@ -44,6 +47,7 @@ from gcvideo.layers.conv_paths import KIND_PATHS, LAYOUTS  # noqa: E402
 from gcvideo.models import channels_last_input, create, to_channels_last  # noqa: E402
 from gcvideo.models.conv_levers import apply_conv_levers  # noqa: E402
 from gcvideo.models.step_profile import peak_tflops, training_flops  # noqa: E402
+from gcvideo.training.optimizer_levers import apply_optimizer_impl, implementation_name  # noqa: E402
 
 SINGLES = [f"{kind}={path}" for kind, paths in KIND_PATHS.items() for path in paths if path != "conv3d"]
 
@@ -64,14 +68,16 @@ class Variant:
     """One model on one layout with its optimizer and a timed SGD step."""
 
     def __init__(self, name: str, layout: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                 args: argparse.Namespace) -> None:
+                 args: argparse.Namespace, optimizer_impl: str = "plain") -> None:
         self.name, self.layout, self.args, self.compiled = name, layout, args, False
         self.model = model.to(args.device)
         if layout == "channels_last":
             to_channels_last(self.model)
         self.x = channels_last_input(x) if layout == "channels_last" else x.contiguous()
         self.y = y
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+        sgd = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9, weight_decay=1e-4)
+        self.opt = apply_optimizer_impl(sgd, optimizer_impl)
+        self.optimizer = implementation_name(self.opt)
         self.times: list[float] = []
 
     def step(self) -> None:
@@ -109,8 +115,14 @@ def build_variants(model_name: str, names: list[str], batch: int, args: argparse
             model = reference_model(base)
         else:  # the same parameters, as a copy of its own
             model = apply_conv_levers(copy.deepcopy(base), name)
+        impls = args.optimizers if name == "auto" else ["plain"]
         for layout in args.layouts:
-            variants.append(Variant(name, layout, copy.deepcopy(model), x, y, args))
+            seen = set()
+            for impl in impls:
+                variant = Variant(name, layout, copy.deepcopy(model), x, y, args, impl)
+                if variant.optimizer not in seen:  # "auto" may pick what "plain" runs
+                    seen.add(variant.optimizer)
+                    variants.append(variant)
     return variants
 
 
@@ -141,7 +153,7 @@ def summarise(variants: list[Variant], model_name: str, batch: int, args: argpar
     step time of the plain network, and its name), by default the variants' own reference, else none."""
     with torch.device("meta"):  # the same MACs for every variant; a compiled model is not copied
         flops = training_flops(create(model_name, width=args.width), variants[0].x.shape)
-    rows = [{"model": model_name, "batch": batch, "variant": v.name, "layout": v.layout,
+    rows = [{"model": model_name, "batch": batch, "variant": v.name, "layout": v.layout, "optimizer": v.optimizer,
              "compile": "reduce-overhead" if v.compiled else "eager", "median_s": statistics.median(v.times),
              "min_s": min(v.times)} for v in variants]
     if plain is None:
@@ -196,13 +208,14 @@ def measure_compiled(model_name: str, batch: int, spec: str, args: argparse.Name
 
 def print_rows(rows: list[dict], where: str) -> None:
     print(f"\nmodel-only training step, {where}")
-    print(f"{'model':<14}{'batch':>6}  {'variant':<52}{'layout':<15}{'mode':<16}{'clips/s':>9}{'TFLOP/s':>9}"
-          f"{'MFU':>7}{'x plain':>9}{'(fastest)':>10}")
+    print(f"{'model':<14}{'batch':>6}  {'variant':<52}{'layout':<15}{'optimizer':<10}{'mode':<16}{'clips/s':>9}"
+          f"{'TFLOP/s':>9}{'MFU':>7}{'x plain':>9}{'(fastest)':>10}")
     for r in rows:
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
         speed = f"{r['speedup']:.3f}" if r["speedup"] else "-"
         fastest = f"{r['speedup_min']:.3f}" if r["speedup_min"] else "-"
-        print(f"{r['model']:<14}{r['batch']:>6}  {r['variant'][:51]:<52}{r['layout']:<15}{r['compile']:<16}"
+        print(f"{r['model']:<14}{r['batch']:>6}  {r['variant'][:51]:<52}{r['layout']:<15}{r['optimizer']:<10}"
+              f"{r['compile']:<16}"
               f"{r['clips_per_s']:>9.2f}{r['tflops']:>9.2f}{mfu:>7}{speed:>9}{fastest:>10}", flush=True)
 
 
@@ -221,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: channels_last on CUDA, both on CPU")
     parser.add_argument("--precision", choices=["bf16", "fp32"], default=None,
                         help="default: bf16 on CUDA, fp32 on CPU")
+    parser.add_argument("--optimizers", nargs="+", choices=["plain", "auto", "fused"], default=["plain", "auto"],
+                        help="implementations of the optimizer for the auto variant (default: plain auto)")
     parser.add_argument("--compile-modes", nargs="+", choices=["eager", "reduce-overhead"], default=["eager"])
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5 CUDA, 9 CPU)")
     parser.add_argument("--steps", type=int, default=None, help="steps per round (default 10 CUDA, 1 CPU)")
