@@ -16,7 +16,9 @@ Paths (the same maths as ``F.conv3d`` on the same weights; any input strides):
   ``(N*T*H*W, C)`` view is free and the product is ``F.linear`` with the ``(Cout, Cin)`` view of the
   weight; on a contiguous one, ``weight @ (C, T*H*W)`` per clip. A stride subsamples first. A kx1x1
   convolution is one product with all k taps stacked, ``(k*Cout, Cin)``, whose k outputs are added
-  shifted along time (zero-padded at the ends): no k-fold copy of the input as ``F.conv3d`` makes.
+  shifted along time (zero-padded at the ends): no k-fold copy of the input as ``F.conv3d`` makes. With a
+  channels_last_3d input and weight (no autocast) it is one product per tap over only the frames the tap
+  reaches (``gcvideo.layers.temporal_taps``): 10 of 12 frame-tap products for a 3x1x1 kernel on 4 frames.
 - ``"conv2d"``: a kx1x1 convolution as a 2D one with kernel (k, 1) over the ``(N, C, T, H*W)`` view (free
   in both layouts). A spatial stride (1x1x1 only) subsamples first.
 - ``"fold"``: a 1xkxk convolution as a 2D one over the ``N*T`` frames: ``(N*T, C, H, W)`` is a view of a
@@ -34,6 +36,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from gcvideo.layers import temporal_taps
 
 KIND_PATHS: dict[str, tuple[str, ...]] = {
     "stem": ("conv3d", "fold"),
@@ -116,6 +120,8 @@ def matmul_temporal(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
                     padding: tuple[int, int, int]) -> torch.Tensor:
     """A kx1x1 convolution with stride 1 of ``x`` (N, C, T, H, W) as one matrix product of the k taps
     stacked, in ``x``'s layout."""
+    if temporal_taps.applies(x, weight):  # channels_last_3d input and weight: the frames each tap reaches only
+        return temporal_taps.temporal_taps(x, weight, bias, padding[0])
     k, cout = weight.shape[2], weight.shape[0]
     # The k taps stacked as rows of one matrix without copying the weight where its layout allows: a
     # channels_last_3d weight is (Cout, k, Cin) in memory, so (Cout*k, Cin) rows, tap innermost, are a view
