@@ -18,7 +18,8 @@ kind, BN, ReLU, GC/SNL/NL, the optimizer step, the rest; ``gcvideo.models.step_p
 step, with the model FLOP utilisation (MFU; the peak by GPU name, or ``--peak-tflops``). On CUDA it also
 prints the torch, CUDA and cuDNN versions and fails (exit 1, one line naming the kernel) if PyTorch's
 native 3D convolution (``slow_conv3d``, ``vol2col``, ...) runs in a bf16 or fp16 step: many times slower
-than cuDNN's. ``--levers``: the convolution paths (``gcvideo.models.conv_levers``; default "auto").
+than cuDNN's. ``--levers``: the convolution paths (``gcvideo.models.conv_levers``; default "auto");
+``--optimizer-impl``: the optimizer's implementation (``gcvideo.training.optimizer_levers``; default "auto").
 
     python scripts/bench_train.py                 # GPU if available, else CPU small size
     python scripts/bench_train.py --device cpu --width 8 --size 32 --steps 5
@@ -48,6 +49,7 @@ from gcvideo.models.step_profile import (  # noqa: E402
     slow_conv_kernels,
     training_flops,
 )
+from gcvideo.training.optimizer_levers import apply_optimizer_impl  # noqa: E402
 
 ROWS = ("slow_r50", "slow_r50_nl5", "slow_r50_snl5", "slow_r50_gc5", "slow_r50_gc_all")
 
@@ -89,7 +91,8 @@ def bench_row(row: str, args: argparse.Namespace) -> dict:
     if args.channels_last:
         model, x = to_channels_last(model), channels_last_input(x)
     flops = training_flops(model, x.shape) if args.profile else None  # before compiling: count_macs copies it
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt = apply_optimizer_impl(sgd, args.optimizer_impl)  # as the Classifier trains (model.optimizer_impl)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
     def step(forward) -> None:
@@ -170,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                              "max-autotune-no-cudagraphs, ...")
     parser.add_argument("--levers", default="auto",
                         help="convolution paths: auto, none or kind=path,... (default auto)")
+    parser.add_argument("--optimizer-impl", default="auto", choices=["auto", "plain", "fused"],
+                        help="the optimizer's implementation (gcvideo.training.optimizer_levers; default auto)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile a step by operator family, with MFU (and, on CUDA, the slow-kernel check)")
     parser.add_argument("--peak-tflops", type=float, default=None,
@@ -219,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     layout = "channels_last_3d" if args.channels_last else "contiguous"
     threads = "" if gpu else f", {args.threads} threads"
     where = (f"{device_name}, width {args.width}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
-             f"{args.precision}, {layout}, conv levers {args.levers}{threads}"
+             f"{args.precision}, {layout}, conv levers {args.levers}, optimizer {args.optimizer_impl}{threads}"
              f"{', cudnn.benchmark' if args.cudnn_benchmark else ''}"
              f"{f', compile mode {args.compile_mode}' if args.compile else ''}")
     print(f"\ntraining step, {where}, torch {torch.__version__}")

@@ -10,9 +10,12 @@ Parts, in order of importance, each a command with its own time cap inside ``--b
    there prints one FAIL line naming the kernel and makes this script exit 1 after the other parts.
 2. ``convs``: ``scripts/bench_convs.py``: every path of every convolution kind, bf16, both layouts: the
    rows for ``gcvideo.layers.conv_paths.POLICY`` on CUDA.
-3. ``levers``: ``scripts/bench_levers.py``: model-only clips/s and MFU of slow_r50 and slow_r50_gc5 at batch
-   8 with pytorchvideo's slow_r50, each lever alone and the winners together (``best``), then CUDA graphs
-   (``reduce-overhead``) if enough time is left, then batch 32 (cut first).
+3. ``optimizers``: ``scripts/bench_optimizers.py``: the optimizer step alone in each implementation
+   (for-loop, foreach, fused): the rows for ``gcvideo.training.optimizer_levers.POLICY`` on CUDA.
+4. ``levers``: ``scripts/bench_levers.py``: model-only clips/s and MFU of slow_r50 and slow_r50_gc5 at batch
+   8 with pytorchvideo's slow_r50, each lever alone and the winners together (``best``), ``auto`` with the
+   default and the fused optimizer, then CUDA graphs (``reduce-overhead``) if enough time is left, then
+   batch 32 (cut first).
 
 Everything goes into one file, ``<out>/levers-<gpu>-<date>.json`` (commit it as
 ``docs/benchmarks/gpu-<gpu>-<date>.json``); the parts' output is printed. ``--dry`` runs the same parts on
@@ -46,15 +49,19 @@ def parts(dry: bool) -> list[tuple[str, float, list[str]]]:
             ("profile", 120, ["bench_train.py", *TINY, "--rows", "slow_r50_gc5", "--batch", "2",
                               "--steps", "1", "--repeats", "1", "--warmup", "1", "--profile", "--levers", "none"]),
             ("convs", 60, ["bench_convs.py", *TINY, "--batch", "2", "--repeats", "1"]),
+            ("optimizers", 60, ["bench_optimizers.py", "--device", "cpu", "--width", "4", "--rounds", "1",
+                                "--steps", "1", "--warmup", "0"]),
             ("levers", 120, ["bench_levers.py", *TINY, "--batches", "2", "--layouts", "channels_last",
                              "--variants", "reference", "none", "auto", "singles", "best", "--rounds", "1",
-                             "--warmup", "1"]),
+                             "--warmup", "1", "--optimizers", "plain", "fused"]),
         ]
     return [
         ("profile", 50, ["bench_train.py", "--rows", "slow_r50", "slow_r50_gc5", "--batch", "8", "--steps", "10",
-                         "--repeats", "2", "--profile", "--levers", "none"]),
+                         "--repeats", "2", "--profile", "--levers", "none", "--optimizer-impl", "plain"]),
         ("convs", 35, ["bench_convs.py", "--device", "cuda"]),
-        ("levers", 600, ["bench_levers.py", "--device", "cuda", "--compile-modes", "eager", "reduce-overhead"]),
+        ("optimizers", 25, ["bench_optimizers.py", "--device", "cuda"]),
+        ("levers", 600, ["bench_levers.py", "--device", "cuda", "--compile-modes", "eager", "reduce-overhead",
+                         "--optimizers", "plain", "fused"]),
     ]
 
 

@@ -90,13 +90,18 @@ def test_mfu_formula_peaks_and_slow_kernels():
 
 
 def test_gpu_stage_dry_run(tmp_path, capsys):
-    """scripts/gpu_levers.py --dry: the GPU stage's three commands on the CPU at a tiny size, into one JSON."""
+    """scripts/gpu_levers.py --dry: the GPU stage's four commands on the CPU at a tiny size, into one JSON."""
     assert _script("gpu_levers").main(["--dry", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "GC/SNL/NL" in printed and "MFU: peak unknown" in printed and "<- policy" in printed
     (path,) = tmp_path.glob("levers-cpu-*.json")
     parts = json.loads(path.read_text())["parts"]
-    assert {name: part["status"] for name, part in parts.items()} == {"profile": "ok", "convs": "ok", "levers": "ok"}
+    assert {name: part["status"] for name, part in parts.items()} == {
+        "profile": "ok", "convs": "ok", "optimizers": "ok", "levers": "ok"}
+    optimizers = {r["optimizer"]: r for r in parts["optimizers"]["result"]["rows"]}
+    assert set(optimizers) == {"SGD", "AdamW", "Adam"}
+    assert all(r["default"] == "for-loop" and r["policy"] == "fused" and r["vs_default"]["for-loop"] == 1.0
+               for r in optimizers.values())
     profile = parts["profile"]["result"]["rows"][0]["profile"]
     assert profile["flops"] == 6 * count_macs(create("slow_r50_gc5", width=4), (2, 3, 4, 32, 32))
     assert profile["families"]["GC/SNL/NL"] > 0 and profile["families"]["kx1x1 conv"] > 0
@@ -109,5 +114,7 @@ def test_gpu_stage_dry_run(tmp_path, capsys):
     variants = {r["variant"] for r in rows if r["model"] == "slow_r50"}
     assert {"reference", "none", "auto", "pointwise=matmul", "temporal=conv2d"} <= variants
     assert any(v.startswith("best (") for v in variants)
+    assert {r["optimizer"] for r in rows if r["variant"] == "auto"} == {"for-loop", "fused"}
+    assert {r["optimizer"] for r in rows if r["variant"] != "auto"} == {"for-loop"}  # the plain step
     reference = next(r for r in rows if r["variant"] == "reference")
     assert reference["speedup"] == 1.0 and reference["plain"] == "reference"
