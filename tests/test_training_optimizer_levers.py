@@ -5,6 +5,8 @@ a CPU, where the table says it wins."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -14,7 +16,10 @@ from gcvideo.training.optimizer_levers import (
     POLICY,
     apply_optimizer_impl,
     fused_copy,
+    strided_parameters,
     implementation_name,
+    implementation_of,
+    restore_implementation,
     wants_fused,
 )
 
@@ -100,3 +105,43 @@ def test_classifier_trains_with_the_implementation_the_table_picks():
     assert implementation_name(configured("plain")) == "for-loop"
     with pytest.raises(ValueError, match="optimizer_impl must be one of"):
         Classifier("slow_r50", num_classes=3, width=4, optimizer_impl="quick")
+
+
+def test_a_resumed_state_runs_the_implementation_built_not_the_saved_one():
+    saved_params = _params()
+    saved = torch.optim.SGD(saved_params, lr=0.1, momentum=0.9)  # a checkpoint written by a for-loop run
+    _run(saved, saved_params, steps=2)
+    module = Classifier("slow_r50", num_classes=3, width=4, optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
+    optimizer = module.configure_optimizers()
+    state = saved.state_dict()
+    state["param_groups"] = [{**state["param_groups"][0], "params": list(range(len(list(module.parameters()))))}]
+    state["state"] = {}
+    optimizer.load_state_dict(state)
+    assert implementation_name(optimizer) == "for-loop"  # load_state_dict took the saved group's settings
+    module._trainer = SimpleNamespace(optimizers=[optimizer])
+    module.on_train_start()
+    assert implementation_name(optimizer) == "fused" and optimizer.param_groups[0]["momentum"] == 0.9
+    plain = torch.optim.SGD(_params(), lr=0.1)
+    settings = implementation_of(plain)
+    restore_implementation(plain, settings + settings)  # another group structure: left alone
+    assert implementation_of(plain) == settings
+
+
+def test_channels_last_weights_on_a_cpu_keep_the_default_implementation():
+    """PyTorch's fused CPU kernel updates a channels_last parameter wrongly when its gradient's strides differ
+    (checked here, so the guard goes when PyTorch fixes it) and slowly when they agree: auto keeps for-loop."""
+    cl = torch.channels_last_3d
+    weight = torch.randn(4, 6, 3, 2, 2, dtype=torch.float64).contiguous(memory_format=cl)
+    grad = torch.randn(4, 6, 3, 2, 2, dtype=torch.float64)  # contiguous: other strides than the weight's
+    updated = []
+    for kwargs in ({"foreach": False}, {"fused": True}):
+        p = nn.Parameter(weight.clone(memory_format=torch.preserve_format))
+        p.grad = grad.clone()
+        torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.1, **kwargs).step()
+        updated.append(p.detach())
+    assert not torch.allclose(updated[0], updated[1])
+    sgd = torch.optim.SGD([nn.Parameter(weight.clone(memory_format=torch.preserve_format)), *_params()], lr=0.1)
+    assert strided_parameters(sgd) == 1 and not wants_fused(sgd, "cpu")
+    assert apply_optimizer_impl(sgd, "auto") is sgd
+    with pytest.raises(ValueError, match="needs contiguous parameters; 1 are not"):
+        apply_optimizer_impl(sgd, "fused")

@@ -138,7 +138,7 @@ def profile_step(step: Callable[[], None], model: nn.Module, optimizer_range: st
             family = seq_family.get(event.sequence_nr)
             if family is not None:
                 totals[family] += cost(event)
-        elif event.sequence_nr >= 0 and event.name.startswith("aten::"):
+        elif event.sequence_nr >= 0:  # an aten operator, or a custom autograd Function's apply
             family = _family_of(event)
             if family is not None:  # the last operator to see a number records the node
                 seq_family[event.sequence_nr] = family

@@ -27,7 +27,12 @@ from gcvideo.models.memory_format import to_channels_last
 from gcvideo.training.bar_metrics import LOSS_KEY, cpu_scalar
 from gcvideo.training.init_weights import INFLATE_MODES, init_from
 from gcvideo.training.multiview_metric import MultiViewAccuracy
-from gcvideo.training.optimizer_levers import MODES as OPTIMIZER_IMPLS, apply_optimizer_impl
+from gcvideo.training.optimizer_levers import (
+    MODES as OPTIMIZER_IMPLS,
+    apply_optimizer_impl,
+    implementation_of,
+    restore_implementation,
+)
 from gcvideo.training.test_results import PER_VIDEO_KEYS
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
@@ -155,6 +160,7 @@ class Classifier(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = apply_optimizer_impl(self.optimizer_factory(self.parameters()), self.hparams.optimizer_impl)
+        self._optimizer_impl_settings = implementation_of(optimizer)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
@@ -200,6 +206,12 @@ class Classifier(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def on_train_start(self) -> None:
+        """A resumed optimizer state carries the implementation it was saved with: the one built here runs."""
+        settings = getattr(self, "_optimizer_impl_settings", None)
+        if settings is not None and len(self.trainer.optimizers) == 1:
+            restore_implementation(self.trainer.optimizers[0], settings)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         """With CUDA graphs (compile_mode "reduce-overhead"), each training batch is a new graph iteration:

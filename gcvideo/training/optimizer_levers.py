@@ -6,9 +6,11 @@ as an implementation choice), so runs, checkpoints and learning-rate schedules d
 Modes (``Classifier(optimizer_impl=...)``, ``model.optimizer_impl`` in the configs):
 
 - ``"auto"``: fused where ``POLICY`` names the optimizer class on the parameters' device, else as built.
-  An optimizer built with ``foreach`` or ``fused`` set explicitly is kept as it is;
+  An optimizer built with ``foreach`` or ``fused`` set explicitly is kept as it is, and so is one over
+  channels_last weights on a CPU (``strided_parameters``);
 - ``"plain"``: as built (PyTorch's default implementation, or the one its arguments ask for);
-- ``"fused"``: fused, whatever the table says (a one-line error for a class without a fused implementation).
+- ``"fused"``: fused, whatever the table says (a one-line error for a class without a fused implementation,
+  or for non-contiguous parameters on a CPU).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ class OptimizerRule:
 # scripts/bench_optimizers.py on a 2-core CPU, one thread, the 32.5M parameters of Slow-R50 (docs/benchmarks.md).
 POLICY: tuple[OptimizerRule, ...] = (
     OptimizerRule("cpu", ("SGD", "Adam", "AdamW"),
-                  "2-core CPU, 1 thread, Slow-R50's 32.5M parameters: fused 0.27-0.45x the time of the default "
-                  "(for-loop) step of SGD (momentum, Nesterov, weight decay), 0.31x AdamW's, 0.34x Adam's"),
+                  "2-core CPU, 1 thread, Slow-R50's 32.5M contiguous parameters, two runs: fused 0.23-0.25x the "
+                  "time of the default (for-loop) step of SGD (momentum, Nesterov, weight decay), AdamW "
+                  "0.27-0.29x, Adam 0.32-0.38x; in a whole training step SGD's 34 ms become 15 ms"),
 )
 # CUDA: not measured yet (PyTorch's default there is foreach); scripts/gpu_levers.py measures fused against it.
 
@@ -54,9 +57,20 @@ def is_fused(optimizer: torch.optim.Optimizer) -> bool:
 
 
 def wants_fused(optimizer: torch.optim.Optimizer, device: str) -> bool:
-    """Whether ``POLICY`` picks the fused implementation of ``optimizer``'s class on ``device`` (a device type)."""
+    """Whether ``POLICY`` picks the fused implementation of ``optimizer``'s class on ``device`` (a device type).
+    Never for non-contiguous parameters on a CPU (``strided_parameters``)."""
     name = type(optimizer).__name__
+    if device == "cpu" and strided_parameters(optimizer):
+        return False
     return _has_fused(optimizer) and any(rule.device == device and name in rule.optimizers for rule in POLICY)
+
+
+def strided_parameters(optimizer: torch.optim.Optimizer) -> int:
+    """How many parameters are not contiguous (channels_last convolution weights). PyTorch's fused CPU kernels
+    run 1.7x slower on them (SGD over Slow-R50's channels_last_3d weights: 28 ms, 16 ms contiguous) and
+    update wrongly when a gradient's strides differ from its parameter's (torch 2.14; autograd keeps them
+    equal, a gradient set by hand may not), so the table's CPU rules apply to contiguous parameters only."""
+    return sum(not p.is_contiguous() for group in optimizer.param_groups for p in group["params"])
 
 
 def _device_type(optimizer: torch.optim.Optimizer) -> str | None:
@@ -88,6 +102,9 @@ def apply_optimizer_impl(optimizer: torch.optim.Optimizer, mode: str = "auto") -
     if mode == "plain" or is_fused(optimizer):
         return optimizer
     if mode == "fused":
+        if _device_type(optimizer) == "cpu" and strided_parameters(optimizer):
+            raise ValueError(f"optimizer_impl 'fused' on a CPU needs contiguous parameters; "
+                             f"{strided_parameters(optimizer)} are not (channels_last): use 'auto' or 'plain'")
         return fused_copy(optimizer)
     device = _device_type(optimizer)
     if chosen_by_user(optimizer) or device is None or not wants_fused(optimizer, device):
@@ -95,12 +112,31 @@ def apply_optimizer_impl(optimizer: torch.optim.Optimizer, mode: str = "auto") -
     return fused_copy(optimizer)
 
 
+IMPLEMENTATION_KEYS = ("foreach", "fused")
+
+
+def implementation_of(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """The implementation settings of each parameter group, for ``restore_implementation``."""
+    return [{key: group.get(key) for key in IMPLEMENTATION_KEYS} for group in optimizer.param_groups]
+
+
+def restore_implementation(optimizer: torch.optim.Optimizer, settings: list[dict]) -> None:
+    """Put back the implementation settings ``implementation_of`` recorded. ``load_state_dict`` replaces each
+    group's settings with the saved ones, so resuming a checkpoint written with another implementation would
+    otherwise run that one; the maths are the same, the speed is not."""
+    if len(settings) != len(optimizer.param_groups):
+        return
+    for group, saved in zip(optimizer.param_groups, settings):
+        group.update(saved)
+
+
 def implementation_name(optimizer: torch.optim.Optimizer) -> str:
-    """"fused", "foreach" or "for-loop": what ``optimizer.step()`` runs (PyTorch's default: foreach on
-    CUDA, for-loop on a CPU)."""
-    if is_fused(optimizer):
+    """"fused", "foreach" or "for-loop": what ``optimizer.step()`` runs for the first parameter group
+    (PyTorch's default: foreach on CUDA, for-loop on a CPU)."""
+    group = optimizer.param_groups[0]  # what step() reads
+    if group.get("fused"):
         return "fused"
-    foreach = optimizer.defaults.get("foreach")
+    foreach = group.get("foreach")
     if foreach is None:
         foreach = _device_type(optimizer) == "cuda"
     return "foreach" if foreach else "for-loop"
