@@ -119,7 +119,11 @@ def build_variants(model_name: str, names: list[str], batch: int, args: argparse
         for layout in args.layouts:
             seen = set()
             for impl in impls:
-                variant = Variant(name, layout, copy.deepcopy(model), x, y, args, impl)
+                try:
+                    variant = Variant(name, layout, copy.deepcopy(model), x, y, args, impl)
+                except ValueError as error:  # e.g. fused over channels_last weights on a CPU
+                    print(f"skip {name} with the {impl} optimizer, {layout}: {error}", flush=True)
+                    continue
                 if variant.optimizer not in seen:  # "auto" may pick what "plain" runs
                     seen.add(variant.optimizer)
                     variants.append(variant)

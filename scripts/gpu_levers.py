@@ -51,7 +51,7 @@ def parts(dry: bool) -> list[tuple[str, float, list[str]]]:
             ("convs", 60, ["bench_convs.py", *TINY, "--batch", "2", "--repeats", "1"]),
             ("optimizers", 60, ["bench_optimizers.py", "--device", "cpu", "--width", "4", "--rounds", "1",
                                 "--steps", "1", "--warmup", "0"]),
-            ("levers", 120, ["bench_levers.py", *TINY, "--batches", "2", "--layouts", "channels_last",
+            ("levers", 120, ["bench_levers.py", *TINY, "--batches", "2", "--layouts", "channels_last", "contiguous",
                              "--variants", "reference", "none", "auto", "singles", "best", "--rounds", "1",
                              "--warmup", "1", "--optimizers", "plain", "fused"]),
         ]

@@ -114,7 +114,10 @@ def test_gpu_stage_dry_run(tmp_path, capsys):
     variants = {r["variant"] for r in rows if r["model"] == "slow_r50"}
     assert {"reference", "none", "auto", "pointwise=matmul", "temporal=conv2d"} <= variants
     assert any(v.startswith("best (") for v in variants)
-    assert {r["optimizer"] for r in rows if r["variant"] == "auto"} == {"for-loop", "fused"}
+    optimizers = {(r["layout"], r["optimizer"]) for r in rows if r["variant"] == "auto" and r["model"] == "slow_r50"}
+    # fused over contiguous weights; over channels_last ones PyTorch's fused CPU kernel is refused (optimizer_levers)
+    assert optimizers == {("contiguous", "for-loop"), ("contiguous", "fused"), ("channels_last", "for-loop")}
+    assert "skip auto with the fused optimizer, channels_last: optimizer_impl 'fused' on a CPU" in printed
     assert {r["optimizer"] for r in rows if r["variant"] != "auto"} == {"for-loop"}  # the plain step
-    reference = next(r for r in rows if r["variant"] == "reference")
-    assert reference["speedup"] == 1.0 and reference["plain"] == "reference"
+    references = [r for r in rows if r["variant"] == "reference"]  # the plain time: its faster layout's
+    assert max(r["speedup"] for r in references) == 1.0 and {r["plain"] for r in references} == {"reference"}
