@@ -4,8 +4,9 @@
 #   1. train_eager  scripts/bench_train.py: model-only training clips/s of the five Kinetics rows at full size
 #                   (bf16 autocast, channels_last_3d, batch 8 as in the recipe): the blocks' step-time ratios;
 #   2. levers       scripts/gpu_levers.py: slow_r50 and slow_r50_gc5's step by operator family with MFU (fails
-#                   on a native bf16 conv3d kernel), every convolution path per kind, and model-only clips/s
-#                   and MFU of each convolution lever alone and together at batch 8 (then CUDA graphs and
+#                   on a native bf16 conv3d kernel), every convolution path per kind, the optimizer step in
+#                   each implementation, and model-only clips/s and MFU of each convolution lever alone and
+#                   together at batch 8, with the default and the fused optimizer (then CUDA graphs and
 #                   batch 32 as time allows) against pytorchvideo's slow_r50: levers-<gpu>-<date>.json;
 #   3. blocks_*     scripts/bench_blocks.py on CUDA, bf16 and fp32: GC/SNL against the bandwidth floor (time,
 #                   kernels per training step and GPU busy time: launch-bound or not) and every NL attention
@@ -66,7 +67,7 @@ pathlib.Path(sys.argv[2]).write_text(json.dumps(parts, indent=1) + "\n")' "$J" "
   $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"; } 2>&1 | tee -a "$LOG"
 
 stage train_eager 150 $PY scripts/bench_train.py --json "$J/train_eager.json"
-TAIL=60 stage levers 190 $PY scripts/gpu_levers.py --out "$J" --budget 180
+TAIL=72 stage levers 215 $PY scripts/gpu_levers.py --out "$J" --budget 205
 TAIL=14 stage blocks_bf16 75 $PY scripts/bench_blocks.py --device cuda --dtype bfloat16 --batch 8 --json "$J/blocks_bf16.json"
 TAIL=14 stage blocks_fp32 75 $PY scripts/bench_blocks.py --device cuda --dtype float32 --batch 8 --json "$J/blocks_fp32.json"
 TAIL=24 stage pipeline 270 $PY scripts/gpu_check.py --scratch "$W/pipeline" --out "$W/pipeline_out" --budget 255 \
