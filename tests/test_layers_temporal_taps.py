@@ -73,3 +73,20 @@ def test_the_matmul_path_runs_it_on_channels_last(monkeypatch):
     fast.to(memory_format=CL)
     torch.testing.assert_close(fast(x.contiguous(memory_format=CL)), plain(x), rtol=1e-12, atol=1e-12)
     assert calls == [1]
+
+
+def test_under_bf16_autocast_the_matmul_path_takes_the_stacked_product(monkeypatch):
+    """channels_last + bf16 autocast (``--trainer.precision bf16-mixed`` on a CPU): the taps function is not
+    used (autocast casts F.linear's operands), and the forced matmul path trains like F.conv3d under autocast."""
+    monkeypatch.setattr(temporal_taps, "temporal_taps", lambda *a: pytest.fail("taps under autocast"))
+    torch.manual_seed(0)
+    plain = nn.Conv3d(8, 6, (3, 1, 1), padding=(1, 0, 0), bias=False).to(memory_format=CL)
+    fast = PathConv3d.from_conv(copy.deepcopy(plain), "temporal", "matmul")
+    x = torch.randn(2, 8, 4, 3, 3).contiguous(memory_format=CL)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, got = plain(x), fast(x)
+    assert got.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), expected.float(), rtol=2e-2, atol=2e-2)
+    got.float().sum().backward()
+    expected.float().sum().backward()
+    torch.testing.assert_close(fast.weight.grad, plain.weight.grad, rtol=2e-2, atol=5e-2)
