@@ -47,7 +47,7 @@ from gcvideo.layers.conv_paths import KIND_PATHS, LAYOUTS  # noqa: E402
 from gcvideo.models import channels_last_input, create, to_channels_last  # noqa: E402
 from gcvideo.models.conv_levers import apply_conv_levers  # noqa: E402
 from gcvideo.models.step_profile import peak_tflops, training_flops  # noqa: E402
-from gcvideo.training.optimizer_levers import apply_optimizer_impl, implementation_name  # noqa: E402
+from gcvideo.training.optimizer_levers import MODES, apply_optimizer_impl, implementation_name  # noqa: E402
 
 SINGLES = [f"{kind}={path}" for kind, paths in KIND_PATHS.items() for path in paths if path != "conv3d"]
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: channels_last on CUDA, both on CPU")
     parser.add_argument("--precision", choices=["bf16", "fp32"], default=None,
                         help="default: bf16 on CUDA, fp32 on CPU")
-    parser.add_argument("--optimizers", nargs="+", choices=["plain", "auto", "fused"], default=["plain", "auto"],
+    parser.add_argument("--optimizers", nargs="+", choices=list(MODES), default=["plain", "auto"],
                         help="implementations of the optimizer for the auto variant (default: plain auto)")
     parser.add_argument("--compile-modes", nargs="+", choices=["eager", "reduce-overhead"], default=["eager"])
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5 CUDA, 9 CPU)")

@@ -49,7 +49,7 @@ from gcvideo.models.step_profile import (  # noqa: E402
     slow_conv_kernels,
     training_flops,
 )
-from gcvideo.training.optimizer_levers import apply_optimizer_impl  # noqa: E402
+from gcvideo.training.optimizer_levers import MODES, apply_optimizer_impl  # noqa: E402
 
 ROWS = ("slow_r50", "slow_r50_nl5", "slow_r50_snl5", "slow_r50_gc5", "slow_r50_gc_all")
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                              "max-autotune-no-cudagraphs, ...")
     parser.add_argument("--levers", default="auto",
                         help="convolution paths: auto, none or kind=path,... (default auto)")
-    parser.add_argument("--optimizer-impl", default="auto", choices=["auto", "plain", "fused"],
+    parser.add_argument("--optimizer-impl", default="auto", choices=list(MODES),
                         help="the optimizer's implementation (gcvideo.training.optimizer_levers; default auto)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile a step by operator family, with MFU (and, on CUDA, the slow-kernel check)")
